@@ -1,0 +1,3 @@
+"""pilotstack: deploy and operate a highly available OpenStack cloud with Ansible."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,127 @@
+"""The `pilotstack` command: a thin layer over the playbooks and the local testbed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import paths
+from . import secrets as secrets_mod
+from .testbed import topology as topology_mod
+from .testbed.manager import Testbed, TestbedError
+
+
+def _testbed(args) -> Testbed:
+    return Testbed(topology_mod.load(args.topology))
+
+
+def cmd_testbed(args) -> int:
+    bed = _testbed(args)
+    if args.action == "up":
+        timings = bed.up()
+        if args.json:
+            print(json.dumps(timings))
+        return 0
+    if args.action == "down":
+        removed = bed.down()
+        print(f"testbed {bed.topo.name} down: removed {len(removed)} objects")
+        return 0
+    if args.action == "status":
+        rows = bed.status()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            print(f"{'HOST':<6} {'CONTAINER':<12} {'STATE':<8} {'MGMT':<15} {'SSH':<4} GROUPS")
+            for r in rows:
+                print(f"{r['host']:<6} {r['container']:<12} {r['state']:<8} {r['mgmt']:<15} "
+                      f"{r['ssh']:<4} {r['groups']}")
+        return 0 if all(r["state"] == "running" and r["ssh"] == "ok" for r in rows) else 1
+    if args.action == "ssh":
+        if not args.host:
+            print("pilotstack testbed ssh HOST [COMMAND...]", file=sys.stderr)
+            return 2
+        bed.ssh(args.host, args.command)
+    return 2
+
+
+def cmd_secrets(args) -> int:
+    result = secrets_mod.ensure(Path(args.inventory),
+                                Path(args.vault_password_file) if args.vault_password_file
+                                else None)
+    print(f"{result['vault']}: {len(result['added'])} generated, "
+          f"{len(result['kept'])} kept (never overwritten); vault password in "
+          f"{result['password_file']}")
+    return 0
+
+
+def ansible_playbook_argv(inventory: str, playbook: str, vault_password_file: str | None,
+                          extra: list[str]) -> list[str]:
+    root = paths.project_root()
+    inv = Path(inventory)
+    book = Path(playbook)
+    if not book.exists():
+        book = root / "playbooks" / (playbook if playbook.endswith(".yml") else playbook + ".yml")
+    argv = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inv), str(book)]
+    _, pass_file = secrets_mod.vault_paths(inv, Path(vault_password_file)
+                                           if vault_password_file else None)
+    if pass_file.exists():
+        argv += ["--vault-password-file", str(pass_file)]
+    return argv + extra
+
+
+def cmd_playbook(args, playbook: str) -> int:
+    argv = ansible_playbook_argv(args.inventory, playbook, args.vault_password_file,
+                                 args.ansible_args)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(paths.project_root() / "ansible.cfg"))
+    return subprocess.call(argv, cwd=paths.project_root(), env=env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pilotstack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    tb = sub.add_parser("testbed", help="the local multi-host testbed")
+    tb.add_argument("action", choices=["up", "down", "status", "ssh"])
+    tb.add_argument("host", nargs="?")
+    tb.add_argument("command", nargs=argparse.REMAINDER)
+    tb.add_argument("--topology", help="topology YAML (default: the seed layout, 12 hosts)")
+    tb.add_argument("--json", action="store_true")
+    tb.set_defaults(func=cmd_testbed)
+
+    def inv_args(p):
+        p.add_argument("-i", "--inventory", default=str(paths.project_root() / "inventory"
+                                                        / "testbed"))
+        p.add_argument("--vault-password-file")
+
+    sec = sub.add_parser("secrets", help="generate missing secrets into the inventory's vault")
+    inv_args(sec)
+    sec.set_defaults(func=cmd_secrets)
+
+    for name, book, text in [("deploy", "site", "deploy the whole stack (playbooks/site.yml)"),
+                             ("preflight", "preflight", "validate inventory and hosts only")]:
+        p = sub.add_parser(name, help=text)
+        inv_args(p)
+        p.add_argument("ansible_args", nargs=argparse.REMAINDER,
+                       help="passed to ansible-playbook (e.g. --check --diff --limit db1)")
+        p.set_defaults(func=lambda a, b=book: cmd_playbook(a, b))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (TestbedError, topology_mod.TopologyError, secrets_mod.SecretsError) as exc:
+        print(f"pilotstack: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # docker, package cache
+        print(f"pilotstack: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The local testbed: Docker containers with systemd and sshd, reached over SSH."""
