@@ -8,6 +8,7 @@ own apt sources use; `configure()` writes it from them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -93,10 +94,8 @@ def restart() -> None:
 def stop() -> None:
     pids = subprocess.run(["pgrep", "-x", "apt-cacher-ng"], capture_output=True, text=True)
     for pid in pids.stdout.split():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + 10
     while subprocess.run(["pgrep", "-x", "apt-cacher-ng"], capture_output=True).returncode == 0:
         if time.monotonic() > deadline:

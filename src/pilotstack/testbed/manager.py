@@ -234,6 +234,8 @@ class Testbed:
             "pilotstack_networks": {n.name: {"cidr": str(n.cidr)}
                                     for n in self.topo.networks.values()},
             "base_apt_proxy": f"http://{mgmt.gateway}:{aptcache.PORT}",
+            # Containers cannot raise RLIMIT_NOFILE above the engine's own hard limit.
+            "base_nofile_limit": min(65536, engine_nofile_hard()),
             **self.topo.inventory_vars,
         }
         _write(inv / "group_vars" / "all" / "testbed.yml",
@@ -285,6 +287,20 @@ class Testbed:
     def ssh(self, host: str, command: list[str]) -> None:
         argv = self.ssh_argv(host) + command
         os.execvp(argv[0], argv)
+
+
+def engine_nofile_hard() -> int:
+    """The open-files hard limit dockerd runs with: containers cannot exceed it."""
+    import resource
+
+    pid = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
+    try:
+        for line in Path(f"/proc/{pid[0]}/limits").read_text().splitlines():
+            if line.startswith("Max open files"):
+                return int(line.split()[4])
+    except (IndexError, OSError, ValueError):
+        pass
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
 def base_net_sysctls() -> dict:
