@@ -41,9 +41,6 @@ def cmd_testbed(args) -> int:
                       f"{r['ssh']:<4} {r['groups']}")
         return 0 if all(r["state"] == "running" and r["ssh"] == "ok" for r in rows) else 1
     if args.action == "ssh":
-        if not args.host:
-            print("pilotstack testbed ssh HOST [COMMAND...]", file=sys.stderr)
-            return 2
         bed.ssh(args.host, args.command)
     return 2
 
@@ -85,12 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     tb = sub.add_parser("testbed", help="the local multi-host testbed")
-    tb.add_argument("action", choices=["up", "down", "status", "ssh"])
-    tb.add_argument("host", nargs="?")
-    tb.add_argument("command", nargs=argparse.REMAINDER)
-    tb.add_argument("--topology", help="topology YAML (default: the seed layout, 12 hosts)")
-    tb.add_argument("--json", action="store_true")
-    tb.set_defaults(func=cmd_testbed)
+    tb_sub = tb.add_subparsers(dest="action", required=True)
+    for action, text in [("up", "create or complete the testbed (idempotent)"),
+                         ("down", "remove its containers, networks and volumes"),
+                         ("status", "containers and SSH, one line per host"),
+                         ("ssh", "open a shell or run a command on a host")]:
+        p = tb_sub.add_parser(action, help=text)
+        p.add_argument("--topology", help="topology YAML (default: the seed layout, 12 hosts)")
+        if action in ("up", "status"):
+            p.add_argument("--json", action="store_true")
+        if action == "ssh":
+            p.add_argument("host")
+            p.add_argument("command", nargs=argparse.REMAINDER)
+        p.set_defaults(func=cmd_testbed)
 
     def inv_args(p):
         p.add_argument("-i", "--inventory", default=str(paths.project_root() / "inventory"

@@ -48,6 +48,7 @@ class Testbed:
         self.state = paths.state_dir() / "testbed" / topology.name
         self.key = self.state / "id_ed25519"
         self.known_hosts = self.state / "known_hosts"
+        self.ssh_config = self.state / "ssh_config"
 
     # ------------------------------------------------------------------ up
     def up(self) -> dict:
@@ -188,6 +189,11 @@ class Testbed:
         with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
             keys = list(pool.map(self._host_key, hosts))
         self.known_hosts.write_text("".join(keys))
+        self.ssh_config.write_text("".join(
+            f"Host {h.name}\n  HostName {h.addresses['mgmt']}\n  User root\n"
+            f"  IdentityFile {self.key}\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {self.known_hosts}\n  StrictHostKeyChecking yes\n"
+            "  BatchMode yes\n  LogLevel ERROR\n" for h in hosts))
 
     def _host_key(self, host) -> str:
         addr = host.addresses["mgmt"]
@@ -255,7 +261,7 @@ class Testbed:
                 removed += names
         for path in (self.inventory_dir / "hosts.yml",
                      self.inventory_dir / "group_vars" / "all" / "testbed.yml",
-                     self.known_hosts):
+                     self.known_hosts, self.ssh_config):
             path.unlink(missing_ok=True)
         return removed
 

@@ -1,0 +1,111 @@
+"""The integration suite owns the default testbed: it brings it up once per run (taking
+down any default testbed left from before), deploys to it over SSH, and takes it down.
+
+Figures measured along the way are collected in FIGURES and printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from tests.conftest import ROOT
+
+BIN = Path(sys.executable).parent
+ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+           PILOTSTACK_ROOT=str(ROOT))
+INVENTORY = ROOT / "inventory" / "testbed"
+FIGURES: dict[str, object] = {}
+RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
+                      r"failed=(\d+)", re.M)
+
+
+def docker_names() -> dict[str, list[str]]:
+    def names(*argv):
+        out = subprocess.run(["docker", *argv], capture_output=True, text=True, check=True)
+        return sorted(out.stdout.split())
+    return {"containers": names("ps", "-a", "--format", "{{.Names}}"),
+            "networks": names("network", "ls", "--format", "{{.Name}}"),
+            "volumes": names("volume", "ls", "--format", "{{.Name}}")}
+
+
+def pilotstack(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(BIN / "pilotstack"), *args], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"pilotstack {' '.join(args)} failed:\n{proc.stdout}\n"
+                             f"{proc.stderr}")
+    return proc
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    output: str
+    seconds: float
+    recap: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> int:
+        return sum(r["changed"] for r in self.recap.values())
+
+
+def ansible_playbook(playbook: str, inventory: Path = INVENTORY, *extra: str,
+                     vault: bool = True) -> PlaybookRun:
+    argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), f"playbooks/{playbook}",
+            *extra]
+    if vault and (inventory / ".vault_pass").exists():
+        argv += ["--vault-password-file", str(inventory / ".vault_pass")]
+    start = time.monotonic()
+    proc = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    output = proc.stdout + proc.stderr
+    recap = {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]),
+                    "failed": int(m[5])} for m in RECAP_RE.finditer(output)}
+    return PlaybookRun(proc.returncode, output, seconds, recap)
+
+
+class Bed:
+    state = ROOT / ".pilotstack" / "testbed" / "pstb"
+
+    def __init__(self, before: dict, up_output: str):
+        self.before = before
+        self.up_output = up_output
+
+    def host(self, name: str):
+        return testinfra.get_host(f"ssh://{name}", ssh_config=str(self.state / "ssh_config"))
+
+
+@pytest.fixture(scope="session")
+def testbed():
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        pytest.fail("the Docker engine does not answer: run ./run.sh setup")
+    pilotstack("testbed", "down")
+    before = docker_names()
+    start = time.monotonic()
+    up = pilotstack("testbed", "up", "--json")
+    timings = json.loads(up.stdout.strip().splitlines()[-1])
+    FIGURES["testbed up (s, image built)"] = round(time.monotonic() - start - timings[
+        "image_build_s"], 1)
+    if timings["image_build_s"]:
+        FIGURES["base image build (s)"] = round(timings["image_build_s"], 1)
+    pilotstack("secrets")
+    bed = Bed(before, up.stdout)
+    yield bed
+    pilotstack("testbed", "down", check=False)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("pilotstack figures")
+        for key, value in FIGURES.items():
+            terminalreporter.write_line(f"{key}: {value}")
