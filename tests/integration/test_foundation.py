@@ -39,6 +39,17 @@ def test_hosts_boot_systemd_and_answer_ssh(testbed):
     assert ssh.stdout.strip() == "st3"
 
 
+def test_check_mode_on_fresh_hosts_predicts_without_changing(testbed):
+    run = ansible_playbook("site.yml", INVENTORY, "--check")
+    FIGURES["base check mode on fresh hosts (s)"] = round(run.seconds, 1)
+    assert run.rc == 0, run.output[-6000:]
+    assert all(run.recap[h]["changed"] > 0 for h in HOSTS), run.recap
+    for name in HOSTS:
+        host = testbed.host(name)
+        assert not host.package("chrony").is_installed, name
+        assert not host.file("/etc/apt/apt.conf.d/01pilotstack-proxy").exists, name
+
+
 def test_deploy_preflight_and_base(testbed):
     run = ansible_playbook("site.yml")
     FIGURES["base cold run (s)"] = round(run.seconds, 1)

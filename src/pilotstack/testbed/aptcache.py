@@ -63,8 +63,12 @@ def configure(bind: list[str], log=print) -> str:
     mirror = host_debian_mirror()
     changed = _write(CONF_DIR / "backends_debian", mirror + "\n")
     addresses = " ".join(["127.0.0.1", *bind])
+    # FreshIndexMaxAge: index files fetched in the last minutes are served as they are.
+    # Without it, a dozen hosts asking for InRelease at once made acng race against itself
+    # ("Failure to move file ... out of the way") and an apt client hung on the dropped
+    # connection.
     changed |= _write(OWN_CONF, f"# written by pilotstack testbed\nBindAddress: {addresses}\n"
-                                f"Port: {PORT}\n")
+                                f"Port: {PORT}\nFreshIndexMaxAge: 600\n")
     up = all(listening(a) for a in ["127.0.0.1", *bind])
     if changed or not up:
         log(f"package cache: (re)starting apt-cacher-ng on {addresses}:{PORT} -> {mirror}")
@@ -76,6 +80,21 @@ def configure(bind: list[str], log=print) -> str:
                                  "see /var/log/apt-cacher-ng/apt-cacher.err")
             time.sleep(0.2)
     return mirror
+
+
+def warm(suites: list[str], log=print) -> None:
+    """Fetch the index files once, one after the other, before many hosts ask at once."""
+    import urllib.request
+
+    host_path = host_debian_mirror().split("://", 1)[1].rstrip("/")
+    for suite in suites:
+        base = host_path + ("-security" if suite.endswith("-security") else "")
+        url = f"http://127.0.0.1:{PORT}/{base}/dists/{suite}/InRelease"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp:
+                resp.read()
+        except OSError as exc:
+            log(f"package cache: could not pre-fetch {url}: {exc}")
 
 
 def restart() -> None:

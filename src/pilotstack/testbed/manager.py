@@ -65,6 +65,7 @@ class Testbed:
         self._networks()
         mgmt = self.topo.networks["mgmt"]
         mirror = aptcache.configure([str(mgmt.gateway)], log=self.log)
+        aptcache.warm(["bookworm", "bookworm-updates", "bookworm-security"], log=self.log)
         tag, built = image.ensure(mirror, f"http://127.0.0.1:{aptcache.PORT}", log=self.log)
         timings["image_build_s"] = built
         self._ssh_key()
