@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import time
 
 import pytest
 import yaml
 
 from tests.conftest import ROOT
 
-from .conftest import FIGURES, INVENTORY, ansible_playbook, docker_names, pilotstack
+from .conftest import BIN, ENV, FIGURES, INVENTORY, ansible_playbook, docker_names, pilotstack
 
 HOSTS = ["lb1", "lb2", "db1", "db2", "db3", "ctl1", "ctl2", "st1", "st2", "st3", "cmp1",
          "cmp2"]
@@ -109,10 +111,14 @@ def _dup_ip(inv):
     return "db2: pilotstack_ip.mgmt 10.213.10.21 duplicates db1 pilotstack_ip.mgmt"
 
 
-def _vip_outside(inv):
+def _set_vip(inv, name, address):
     def change(d):
-        d["pilotstack_vips"]["internal"]["address"] = "10.99.0.100"
+        d["pilotstack_vips"][name]["address"] = address
     _edit_yaml(inv / "group_vars/all/testbed.yml", change)
+
+
+def _vip_outside(inv):
+    _set_vip(inv, "internal", "10.99.0.100")
     return "pilotstack_vips.internal.address 10.99.0.100 is outside network mgmt (10.213.10.0/24)"
 
 
@@ -136,9 +142,7 @@ def _missing_secret(inv):
 
 
 def _vip_is_a_host(inv):
-    def change(d):
-        d["pilotstack_vips"]["controller"]["address"] = "10.213.10.31"
-    _edit_yaml(inv / "group_vars/all/testbed.yml", change)
+    _set_vip(inv, "controller", "10.213.10.31")
     return "pilotstack_vips.controller.address 10.213.10.31 is already ctl1 pilotstack_ip.mgmt"
 
 
@@ -161,3 +165,25 @@ def test_down_leaves_docker_as_before_up(testbed):
     assert "removed" in removed.stdout
     assert docker_names() == testbed.before
     assert not (INVENTORY / "hosts.yml").exists()
+
+
+def test_up_completes_after_a_crash_halfway(testbed):
+    """`up` killed (SIGKILL) while creating containers: the next `up` finishes the job and
+    `down` still leaves nothing behind."""
+    proc = subprocess.Popen([str(BIN / "pilotstack"), "testbed", "up"], cwd=ROOT, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(docker_names()["containers"]) < len(testbed.before["containers"]) + 3:
+        assert proc.poll() is None, "up finished before it could be interrupted"
+        assert time.monotonic() < deadline, "up created no containers in 120 s"
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    partial = len(docker_names()["containers"]) - len(testbed.before["containers"])
+    assert 3 <= partial < 12, partial
+    again = pilotstack("testbed", "up")
+    assert again.stdout.count("[") == 12, again.stdout
+    status = pilotstack("testbed", "status")
+    assert status.stdout.count(" ok ") == 12, status.stdout
+    pilotstack("testbed", "down")
+    assert docker_names() == testbed.before
