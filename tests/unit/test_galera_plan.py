@@ -164,3 +164,45 @@ def test_parse_status():
     text = "wsrep_cluster_size\t3\nwsrep_cluster_status\tPrimary\nwsrep_ready\tON\n"
     assert parse_status(text) == {"wsrep_cluster_size": "3", "wsrep_cluster_status": "Primary",
                                   "wsrep_ready": "ON"}
+
+
+# --- outputs recorded from MariaDB 10.11.19 + galera-4 (Debian 12) on the testbed ---------
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "galera"
+REC_UUID = "677e5ede-e5a7-11f1-8fef-d625cbfa3272"
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / f"mariadb-10.11-{name}").read_text()
+
+
+def test_recorded_grastate_after_a_kill_and_after_a_clean_stop():
+    assert parse_grastate(fixture("grastate-killed.txt")) == {
+        "uuid": REC_UUID, "seqno": -1, "safe_to_bootstrap": 1}
+    assert parse_grastate(fixture("grastate-clean.txt")) == {
+        "uuid": REC_UUID, "seqno": 6, "safe_to_bootstrap": 1}
+
+
+def test_recorded_wsrep_recover_log():
+    assert parse_recovered(fixture("recover.log")) == {
+        "uuid": REC_UUID, "seqno": 4, "prepared_transactions": 0}
+
+
+def test_recorded_status():
+    status = parse_status(fixture("status.txt"))
+    assert status["wsrep_cluster_status"] == "Primary"
+    assert status["wsrep_local_state_comment"] == "Synced"
+    assert status["wsrep_cluster_state_uuid"] == REC_UUID
+    assert int(status["wsrep_last_committed"]) >= 0
+
+
+def test_plan_from_recorded_states_uses_the_recovered_position():
+    killed = {"readable": True, "running": False,
+              "grastate": parse_grastate(fixture("grastate-killed.txt")),
+              "recovered": parse_recovered(fixture("recover.log"))}
+    behind = {"readable": True, "running": False,
+              "grastate": {"uuid": REC_UUID, "seqno": 3, "safe_to_bootstrap": 0},
+              "recovered": None}
+    result = plan(HOSTS, {"db1": behind, "db2": killed, "db3": behind})
+    # db2's grastate says safe_to_bootstrap=1 with seqno -1: its recovered seqno 4 decides
+    assert (result["action"], result["bootstrap_host"]) == ("bootstrap", "db2")
