@@ -15,10 +15,10 @@ description:
     presence of every secret the enabled tiers need.
   - Every problem names the host, group or VIP and the variable at fault. The module fails
     with the whole list, so one run shows everything to fix.
-  - Why a custom module, in Python rather than a chain of assert tasks: the checks compare
+  - Why a custom module, in Python rather than a chain of assert tasks? The checks compare
     every host with every other (duplicate addresses, VIP ownership), which assert tasks do
     slowly and unreadably, and a pure function can be unit-tested table-style.
-  - Runs on the controller (C(delegate_to: localhost)); it reads only its arguments, never a
+  - Runs on the controller (C(delegate_to=localhost)); it reads only its arguments, never a
     host, and never changes anything.
 version_added: "0.1.0"
 author: pilotstack developers

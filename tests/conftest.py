@@ -21,3 +21,45 @@ def load_plugin(kind: str, name: str):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+class ModuleExit(Exception):
+    """Raised by the patched exit_json/fail_json: a module that returns without exiting
+    fails the test instead of passing it."""
+
+
+def run_module(module, args: dict, check_mode: bool = False, run_command=None) -> dict:
+    """Drive a module's real main() with these args; return what it exited with
+    (`failed` tells exit_json from fail_json). `run_command(argv) -> (rc, out, err)`
+    replaces AnsibleModule.run_command when given."""
+    from unittest import mock
+
+    from ansible.module_utils.testing import patch_module_args
+
+    results: dict = {}
+
+    def exit_json(self, **kw):
+        results.update(kw, failed=False)
+        raise ModuleExit
+
+    def fail_json(self, msg, **kw):
+        results.update(kw, msg=msg, failed=True)
+        raise ModuleExit
+
+    args = dict(args, _ansible_check_mode=check_mode)
+    patches = [mock.patch.object(module.AnsibleModule, "exit_json", exit_json),
+               mock.patch.object(module.AnsibleModule, "fail_json", fail_json)]
+    if run_command is not None:
+        patches.append(mock.patch.object(module.AnsibleModule, "run_command",
+                                         lambda self, argv, **kw: run_command(argv)))
+    with patch_module_args(args):
+        for p in patches:
+            p.start()
+        try:
+            module.main()
+        except ModuleExit:
+            return results
+        finally:
+            for p in patches:
+                p.stop()
+    raise AssertionError("main() returned without exit_json or fail_json")

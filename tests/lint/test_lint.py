@@ -47,3 +47,11 @@ def test_every_template_says_it_is_managed():
     for template in ROOT.glob("roles/*/templates/*.j2"):
         first = template.read_text().splitlines()[0]
         assert "ansible_managed" in first, template
+
+
+@pytest.mark.parametrize("module", sorted(p.stem for p in (ROOT / "library").glob("*.py")))
+def test_module_documentation_parses(module):
+    """DOCUMENTATION, EXAMPLES and RETURN are YAML that ansible-doc can read."""
+    proc = run(str(BIN / "ansible-doc"), "-M", "library", "--json", module)
+    assert proc.returncode == 0, proc.stderr
+    assert '"attributes"' in proc.stdout, "state check-mode and diff support"

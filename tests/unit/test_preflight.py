@@ -7,9 +7,8 @@ import json
 
 import pytest
 from ansible.module_utils.pilotstack_inventory import validate  # noqa: E402  (path set up)
-from ansible.module_utils.testing import patch_module_args
 
-from tests.conftest import load_plugin
+from tests.conftest import load_plugin, run_module
 
 CATALOGUE = [
     {"name": "galera_root_password", "tiers": ["galera"]},
@@ -213,27 +212,7 @@ def test_disabled_tier_is_not_checked():
 
 # --- the module's main(), as Ansible runs it -------------------------------------------
 
-class Exit(Exception):
-    pass
-
-
-@pytest.fixture
-def module(monkeypatch):
-    mod = load_plugin("library", "pilotstack_preflight")
-    results = {}
-
-    def exit_json(self, **kw):
-        results.update(kw, failed=False)
-        raise Exit
-
-    def fail_json(self, msg, **kw):
-        results.update(kw, msg=msg, failed=True)
-        raise Exit
-
-    monkeypatch.setattr(mod.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(mod.AnsibleModule, "fail_json", fail_json)
-    mod.results = results
-    return mod
+MODULE = load_plugin("library", "pilotstack_preflight")
 
 
 def _args(model):
@@ -242,31 +221,28 @@ def _args(model):
     return json.loads(json.dumps(args))
 
 
-def test_module_passes_sound_inventory(module):
-    with patch_module_args(_args(sound_model())), pytest.raises(Exit):
-        module.main()
-    assert module.results["failed"] is False
-    assert module.results["changed"] is False
-    assert module.results["problems"] == []
-    assert module.results["summary"]["hosts"] == 11
+def test_module_passes_sound_inventory():
+    result = run_module(MODULE, _args(sound_model()))
+    assert result["failed"] is False
+    assert result["changed"] is False
+    assert result["problems"] == []
+    assert result["summary"]["hosts"] == 11
 
 
-def test_module_fails_with_every_problem_listed(module):
+def test_module_fails_with_every_problem_listed():
     model = sound_model()
     _dup_ip(model)
     _two_galera(model)
-    with patch_module_args(_args(model)), pytest.raises(Exit):
-        module.main()
-    assert module.results["failed"] is True
-    assert "preflight found 2 problem(s)" in module.results["msg"]
-    assert "db2: pilotstack_ip.mgmt 10.0.0.21 duplicates db1" in module.results["msg"]
-    assert "group galera: 2 host(s)" in module.results["msg"]
+    result = run_module(MODULE, _args(model))
+    assert result["failed"] is True
+    assert "preflight found 2 problem(s)" in result["msg"]
+    assert "db2: pilotstack_ip.mgmt 10.0.0.21 duplicates db1" in result["msg"]
+    assert "group galera: 2 host(s)" in result["msg"]
 
 
-def test_module_rejects_missing_required_argument(module):
+def test_module_rejects_missing_required_argument():
     args = _args(sound_model())
     del args["networks"]
-    with patch_module_args(args), pytest.raises(Exit):
-        module.main()
-    assert module.results["failed"] is True
-    assert "networks" in module.results["msg"]
+    result = run_module(MODULE, args)
+    assert result["failed"] is True
+    assert "networks" in result["msg"]

@@ -1,0 +1,151 @@
+#!/usr/bin/python
+"""Ansible module: read one Galera member's state (live wsrep status or saved position)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pilotstack_galera_state
+short_description: Read a MariaDB Galera member's state for gates and recovery plans
+description:
+  - When the server runs, returns its live C(wsrep_%) status (cluster status, local state,
+    size, last committed, cluster state uuid).
+  - Always returns C(grastate.dat) (uuid, seqno, safe_to_bootstrap) when it exists.
+  - When the server is stopped, its saved seqno is -1 and I(recover=true), runs
+    C(mariadbd --wsrep-recover) to find the last committed position, as the server itself
+    would on its next start (InnoDB crash recovery), and returns it.
+  - Why a custom module? community.mysql has no Galera state reader, and the same
+    structured result feeds the health gate, the bootstrap plan and C(pilotstack status).
+  - Never changes configuration and never reports C(changed).
+version_added: "0.1.0"
+author: pilotstack developers
+options:
+  datadir:
+    description: MariaDB data directory.
+    type: path
+    default: /var/lib/mysql
+  service:
+    description: systemd unit of the server.
+    type: str
+    default: mariadb
+  recover:
+    description: Run C(mariadbd --wsrep-recover) on a stopped server whose saved seqno is -1.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Reads only; identical in check mode (C(recover) is skipped in check mode).
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Galera | read every member's state
+  pilotstack_galera_state:
+    recover: true
+  register: __galera_state
+"""
+
+RETURN = r"""
+readable:
+  description: Whether the state could be read; C(error) says why not.
+  type: bool
+  returned: always
+running:
+  description: The server's unit is active and answers SQL.
+  type: bool
+  returned: always
+status:
+  description: Live C(wsrep_%) status, names lower-cased (empty when stopped).
+  type: dict
+  returned: always
+grastate:
+  description: Parsed grastate.dat (uuid, seqno, safe_to_bootstrap); null when absent.
+  type: dict
+  returned: always
+recovered:
+  description: Position found by C(--wsrep-recover) (uuid, seqno, prepared_transactions).
+  type: dict
+  returned: when recovered
+commands:
+  description: Every command run, for the audit trail.
+  type: list
+  elements: list
+  returned: always
+"""
+
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.pilotstack_galera import (  # noqa: E402
+    parse_grastate,
+    parse_recovered,
+    parse_status,
+    position,
+)
+
+STATUS_SQL = "SHOW GLOBAL STATUS LIKE 'wsrep_%'"
+
+
+def gather(run, read, datadir: str, service: str, recover: bool) -> dict:
+    """Pure logic over an injected runner: run(argv) -> (rc, out, err); read(path) -> text
+    or None when the file does not exist."""
+    result = {"readable": True, "running": False, "status": {}, "grastate": None,
+              "recovered": None, "error": None}
+    rc, _, _ = run(["systemctl", "is-active", "--quiet", service])
+    if rc == 0:
+        rc, out, err = run(["mysql", "--batch", "--skip-column-names", "-e", STATUS_SQL])
+        if rc != 0:
+            result.update(readable=False, error=f"{service} is active but does not answer "
+                                                f"SQL: {err.strip() or out.strip()}")
+            return result
+        result["running"] = True
+        result["status"] = parse_status(out)
+    text = read(os.path.join(datadir, "grastate.dat"))
+    if text is not None:
+        result["grastate"] = parse_grastate(text)
+    if not result["running"] and recover and result["grastate"] and position(result) is None:
+        with tempfile.NamedTemporaryFile(prefix="wsrep-recover-", suffix=".log") as log:
+            os.chmod(log.name, 0o666)  # mariadbd writes it as the mysql user
+            rc, out, err = run(["mariadbd", "--user=mysql", f"--datadir={datadir}",
+                                "--wsrep-recover", f"--log-error={log.name}"])
+            recovered = parse_recovered((read(log.name) or "") + out + err)
+        if recovered is None:
+            result.update(readable=False, error=f"--wsrep-recover found no position (exit {rc})")
+        result["recovered"] = recovered
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "datadir": {"type": "path", "default": "/var/lib/mysql"},
+            "service": {"type": "str", "default": "mariadb"},
+            "recover": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    commands = []
+
+    def run(argv):
+        commands.append(argv)
+        return module.run_command(argv)
+
+    def read(path):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            module.fail_json(msg=f"cannot read {path}: {exc}", commands=commands)
+
+    recover = module.params["recover"] and not module.check_mode
+    result = gather(run, read, module.params["datadir"], module.params["service"], recover)
+    module.exit_json(changed=False, commands=commands, **result)
+
+
+if __name__ == "__main__":
+    main()
