@@ -64,6 +64,10 @@ bootstrap_host:
   description: The member to bootstrap (null for none and join).
   type: str
   returned: success
+sql_host:
+  description: A member running in the Primary component once the first step is done.
+  type: str
+  returned: success
 joiners:
   description: Members to start after it, one at a time, in this order.
   type: list

@@ -92,7 +92,9 @@ def plan(hosts: list[str], states: dict, bootstrap_host: str | None = None,
     """Decide how to bring the cluster `hosts` (inventory order) up from `states`.
 
     states: host -> {readable, error?, running, status?, grastate?, recovered?}.
-    Returns {action, bootstrap_host, joiners, reasons}; action is one of
+    Returns {action, bootstrap_host, joiners, sql_host, reasons}; sql_host is the member
+    that runs in the Primary component once the plan's first step is done (where accounts
+    are managed before any joiner needs them); action is one of
       none          every member is running Synced in one Primary component
       join          a Primary component runs; `joiners` start one at a time
       pc_bootstrap  running members are all non-Primary; restore on `bootstrap_host`
@@ -130,10 +132,11 @@ def plan(hosts: list[str], states: dict, bootstrap_host: str | None = None,
         joiners = [h for h in hosts if h not in primary]
         if not joiners and len(synced) == len(hosts):
             return _result("none", None, [], ["every member is Synced in one Primary "
-                                              "component"])
+                                              "component"], sql_host=(synced or primary)[0])
         return _result("join", None, joiners,
                        [f"Primary component runs on {', '.join(primary)}; "
-                        f"{', '.join(joiners) or 'no member'} to (re)join one at a time"])
+                        f"{', '.join(joiners) or 'no member'} to (re)join one at a time"],
+                       sql_host=(synced or primary)[0])
 
     if running:
         return _pc_bootstrap(hosts, states, running)
@@ -226,8 +229,9 @@ def _forced(hosts, states, chosen) -> dict:
     return _result("bootstrap", chosen, [h for h in hosts if h != chosen], reasons)
 
 
-def _result(action, host, joiners, reasons) -> dict:
-    return {"action": action, "bootstrap_host": host, "joiners": joiners, "reasons": reasons}
+def _result(action, host, joiners, reasons, sql_host=None) -> dict:
+    return {"action": action, "bootstrap_host": host, "joiners": joiners,
+            "sql_host": sql_host or host, "reasons": reasons}
 
 
 def _int(value, default: int) -> int:

@@ -36,7 +36,8 @@ def fresh():
 
 
 def test_healthy_cluster_needs_nothing():
-    assert plan(HOSTS, {h: up() for h in HOSTS})["action"] == "none"
+    result = plan(HOSTS, {h: up() for h in HOSTS})
+    assert (result["action"], result["sql_host"], result["joiners"]) == ("none", "db1", [])
 
 
 def test_running_primary_is_joined_never_rebootstrapped():
@@ -44,12 +45,14 @@ def test_running_primary_is_joined_never_rebootstrapped():
     assert result["action"] == "join"
     assert result["bootstrap_host"] is None
     assert result["joiners"] == ["db3"]
+    assert result["sql_host"] == "db1"
 
 
 def test_first_deployment_bootstraps_the_first_host():
     result = plan(HOSTS, {h: fresh() for h in HOSTS})
     assert (result["action"], result["bootstrap_host"], result["joiners"]) == (
         "new_cluster", "db1", ["db2", "db3"])
+    assert result["sql_host"] == "db1"
 
 
 def test_total_outage_picks_the_highest_seqno_recovered_or_saved():
