@@ -56,6 +56,10 @@ running:
   description: The server's unit is active and answers SQL.
   type: bool
   returned: always
+starting:
+  description: The unit is still activating (e.g. waiting for its Primary component).
+  type: bool
+  returned: always
 status:
   description: Live C(wsrep_%) status, names lower-cased (empty when stopped).
   type: dict
@@ -92,9 +96,16 @@ STATUS_SQL = "SHOW GLOBAL STATUS LIKE 'wsrep_%'"
 def gather(run, read, datadir: str, service: str, recover: bool) -> dict:
     """Pure logic over an injected runner: run(argv) -> (rc, out, err); read(path) -> text
     or None when the file does not exist."""
-    result = {"readable": True, "running": False, "status": {}, "grastate": None,
-              "recovered": None, "error": None}
-    rc, _, _ = run(["systemctl", "is-active", "--quiet", service])
+    result = {"readable": True, "running": False, "starting": False, "status": {},
+              "grastate": None, "recovered": None, "error": None}
+    rc, out, _ = run(["systemctl", "is-active", service])
+    if out.strip() == "activating":
+        # A member waiting for its Primary component (pc.recovery after a power cut) holds
+        # the datadir and answers no SQL: neither its live status nor --wsrep-recover works.
+        result.update(readable=False, starting=True,
+                      error=f"{service} is still starting (waiting for its Primary "
+                            "component?): it holds the datadir; stop it to read its position")
+        return result
     if rc == 0:
         rc, out, err = run(["mysql", "--batch", "--skip-column-names", "-e", STATUS_SQL])
         if rc != 0:

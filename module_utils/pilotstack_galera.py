@@ -113,6 +113,15 @@ def plan(hosts: list[str], states: dict, bootstrap_host: str | None = None,
         return _forced(hosts, states, bootstrap_host)
 
     unreadable = [h for h in hosts if not (states.get(h) or {}).get("readable")]
+    majority = _running_non_primary_majority(hosts, states)
+    if unreadable and majority:
+        # Every acknowledged write-set was delivered to all members of the last Primary
+        # view, and any majority includes one of them: the most advanced running member
+        # holds every acknowledged commit, whatever the unreadable members hold.
+        result = _pc_bootstrap(hosts, states, majority)
+        result["reasons"].insert(0, f"{', '.join(unreadable)} unreadable, but "
+                                    f"{len(majority)} of {len(hosts)} members run: a majority")
+        return result
     if unreadable:
         raise PlanRefused([f"cannot read the Galera state of {h}: "
                            f"{(states.get(h) or {}).get('error') or 'no answer'}"
@@ -146,6 +155,16 @@ def plan(hosts: list[str], states: dict, bootstrap_host: str | None = None,
                        ["no member was ever part of a cluster: new cluster on "
                         f"{hosts[0]}, the others join one at a time"])
     return _after_outage(hosts, states)
+
+
+def _running_non_primary_majority(hosts, states) -> list[str]:
+    """Members that run and answer, none of them Primary, when they are a strict majority."""
+    running = [h for h in hosts if (states.get(h) or {}).get("readable")
+               and states[h].get("running")]
+    if any(states[h].get("status", {}).get("wsrep_cluster_status") == "Primary"
+           for h in running):
+        return []
+    return running if 2 * len(running) > len(hosts) else []
 
 
 def _pc_bootstrap(hosts, states, running) -> dict:

@@ -26,7 +26,9 @@ class Runner:
     def __call__(self, argv):
         self.calls.append(argv)
         if argv[0] == "systemctl":
-            return (0 if self.active else 3), "", ""
+            if self.active == "activating":
+                return 3, "activating\n", ""
+            return (0, "active\n", "") if self.active else (3, "inactive\n", "")
         if argv[0] == "mysql":
             return self.sql
         if argv[0] == "mariadbd":
@@ -104,6 +106,15 @@ def test_recovery_that_finds_nothing_is_unreadable(tmp_path):
     result = run_module(STATE, args, run_command=runner)
     assert result["readable"] is False
     assert "--wsrep-recover found no position" in result["error"]
+
+
+def test_member_still_starting_is_reported_not_recovered(tmp_path):
+    runner = Runner(active="activating", recover_log=fixture("recover.log"))
+    args = {"datadir": datadir(tmp_path, fixture("grastate-killed.txt")), "recover": True}
+    result = run_module(STATE, args, run_command=runner)
+    assert result["readable"] is False and result["starting"] is True
+    assert "still starting" in result["error"] and "stop it to read its position" in result["error"]
+    assert [c[0] for c in runner.calls] == ["systemctl"]
 
 
 def test_state_module_rejects_unknown_option(tmp_path):

@@ -209,3 +209,28 @@ def test_plan_from_recorded_states_uses_the_recovered_position():
     result = plan(HOSTS, {"db1": behind, "db2": killed, "db3": behind})
     # db2's grastate says safe_to_bootstrap=1 with seqno -1: its recovered seqno 4 decides
     assert (result["action"], result["bootstrap_host"]) == ("bootstrap", "db2")
+
+
+def test_running_non_primary_majority_is_restored_even_with_a_member_unreachable():
+    states = {"db1": up(status="non-Primary", committed=300),
+              "db2": up(status="non-Primary", committed=301),
+              "db3": {"readable": False, "error": "ssh: no route to host"}}
+    result = plan(HOSTS, states)
+    assert (result["action"], result["bootstrap_host"], result["joiners"]) == (
+        "pc_bootstrap", "db2", ["db3"])
+    assert "db3 unreadable, but 2 of 3 members run: a majority" in result["reasons"][0]
+
+
+def test_a_running_minority_with_members_unreachable_is_refused():
+    states = {"db1": up(status="non-Primary", committed=300),
+              "db2": {"readable": False, "error": "timed out"},
+              "db3": {"readable": False, "error": "timed out"}}
+    with pytest.raises(PlanRefused, match="cannot read the Galera state of db2"):
+        plan(HOSTS, states)
+
+
+def test_stopped_members_with_one_unreachable_are_refused():
+    states = {"db1": down(seqno=-1, recovered=9), "db2": down(seqno=8),
+              "db3": {"readable": False, "error": "timed out"}}
+    with pytest.raises(PlanRefused, match="cannot read the Galera state of db3"):
+        plan(HOSTS, states)
