@@ -1,6 +1,7 @@
 # Developer shortcuts; the README's two commands are ./run.sh deploy and ./run.sh test.
 VENV := .venv/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: deploy test unit lint bench down
 deploy:

@@ -13,10 +13,11 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
+
+from .net import port_open
 
 CONF_DIR = Path("/etc/apt-cacher-ng")
 PORT = 3142
@@ -48,11 +49,7 @@ def host_debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
 
 
 def listening(host: str = "127.0.0.1", port: int = PORT) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
+    return port_open(host, port)
 
 
 def configure(bind: list[str], log=print) -> str:

@@ -21,6 +21,7 @@ import yaml
 
 from .. import paths
 from . import aptcache, docker, image
+from .net import port_open
 from .topology import Topology, overlaps
 
 # Capabilities shown to run systemd, Galera, keepalived, Corosync/Pacemaker, GlusterFS and
@@ -274,7 +275,7 @@ class Testbed:
             state = "absent" if info is None else info["State"]["Status"]
             ssh = "-"
             if state == "running":
-                ssh = "ok" if _port_open(host.addresses["mgmt"], 22) else "down"
+                ssh = "ok" if port_open(host.addresses["mgmt"], 22) else "down"
             rows.append({"host": host.name, "container": self.topo.container(host.name),
                          "state": state, "mgmt": host.addresses["mgmt"], "ssh": ssh,
                          "groups": ",".join(host.groups)})
@@ -314,14 +315,6 @@ def base_net_sysctls() -> dict:
     defaults = paths.project_root() / "roles" / "base" / "defaults" / "main.yml"
     data = yaml.safe_load(defaults.read_text()) or {}
     return {k: v for k, v in (data.get("base_sysctl") or {}).items() if k.startswith("net.")}
-
-
-def _port_open(addr: str, port: int) -> bool:
-    try:
-        with socket.create_connection((addr, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _write(path: Path, text: str) -> None:
