@@ -96,6 +96,17 @@ def pilotstack_secret(secrets, name: str) -> str:
     return value
 
 
+def pilotstack_interface(ip_addr_json, address) -> str:
+    """The interface holding `address`, from `ip -j addr show` output (a JSON list)."""
+    want = netaddr.IPAddress(str(address))
+    for link in ip_addr_json or []:
+        for info in link.get("addr_info", []):
+            if info.get("local") and netaddr.IPAddress(info["local"]) == want:
+                return link["ifname"]
+    raise AnsibleFilterError(f"no interface on this host holds {want} (check pilotstack_ip "
+                             "against the host's real addresses)")
+
+
 def pilotstack_preflight_view(hostvars, hosts) -> dict:
     """Per host, only the variables preflight checks (never secrets or whole hostvars)."""
     return {h: {"pilotstack_ip": hostvars[h].get("pilotstack_ip")} for h in hosts}

@@ -37,6 +37,12 @@ options:
     description: Required with I(bootstrap_host).
     type: bool
     default: false
+  journal:
+    description:
+      - Append the decision (or the refusal), with every member's state, as one JSON line
+        to this file on the host that runs the module. Written in check mode too (marked
+        C(check_mode)), since a journal is a record, not a change.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -80,8 +86,35 @@ reasons:
   returned: always
 """
 
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.pilotstack_galera import PlanRefused, plan  # noqa: E402
+
+STATUS_KEYS = ("wsrep_cluster_status", "wsrep_local_state_comment", "wsrep_cluster_size",
+               "wsrep_cluster_state_uuid", "wsrep_last_committed")
+
+
+def journal_record(params: dict, outcome: dict, check_mode: bool) -> dict:
+    """One journal line: what was decided, why, and from which states."""
+    states = {}
+    for host in params["hosts"]:
+        st = params["states"].get(host) or {}
+        states[host] = {k: st.get(k) for k in ("readable", "running", "starting", "error",
+                                               "grastate", "recovered")}
+        states[host]["status"] = {k: v for k, v in (st.get("status") or {}).items()
+                                  if k in STATUS_KEYS}
+    return {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": "plan",
+            "check_mode": check_mode, "override": params["bootstrap_host"],
+            **outcome, "states": states}
+
+
+def write_journal(path: str, record: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
 
 
 def main() -> None:
@@ -91,6 +124,7 @@ def main() -> None:
             "states": {"type": "dict", "required": True},
             "bootstrap_host": {"type": "str"},
             "accept_data_loss": {"type": "bool", "default": False},
+            "journal": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -98,9 +132,14 @@ def main() -> None:
     try:
         result = plan(p["hosts"], p["states"], p["bootstrap_host"], p["accept_data_loss"])
     except PlanRefused as exc:
+        if p["journal"]:
+            write_journal(p["journal"], journal_record(
+                p, {"action": "refused", "reasons": exc.reasons}, module.check_mode))
         module.fail_json(msg="Galera: no plan can be proven safe:\n"
                              + "\n".join(f"  - {r}" for r in exc.reasons),
                          reasons=exc.reasons, changed=False)
+    if p["journal"]:
+        write_journal(p["journal"], journal_record(p, result, module.check_mode))
     module.exit_json(changed=False, **result)
 
 

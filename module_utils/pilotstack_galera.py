@@ -121,6 +121,10 @@ def plan(hosts: list[str], states: dict, bootstrap_host: str | None = None,
         result = _pc_bootstrap(hosts, states, majority)
         result["reasons"].insert(0, f"{', '.join(unreadable)} unreadable, but "
                                     f"{len(majority)} of {len(hosts)} members run: a majority")
+        # An unreadable member cannot be started from here: it rejoins when it is back.
+        result["joiners"] = [h for h in result["joiners"] if h not in unreadable]
+        result["reasons"].append(f"{', '.join(unreadable)} must rejoin when reachable again "
+                                 "(galera.yml or galera-recover.yml)")
         return result
     if unreadable:
         raise PlanRefused([f"cannot read the Galera state of {h}: "

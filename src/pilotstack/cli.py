@@ -97,7 +97,7 @@ def cmd_playbook(args, playbook: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pilotstack", description=__doc__,
-        epilog="deploy and preflight pass any other option to ansible-playbook "
+        epilog="deploy, preflight and run pass any other option to ansible-playbook "
                "(e.g. --check --diff --limit db1 -v)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -132,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--strategy", choices=["linear", "mitogen"], default="linear",
                        help="Ansible strategy (mitogen: faster re-runs, opt-in)")
         p.set_defaults(func=lambda a, b=book: cmd_playbook(a, b))
+
+    run = sub.add_parser("run", help="run one playbook of playbooks/ (e.g. galera-recover, "
+                                     "galera-rolling-restart)")
+    run.add_argument("playbook")
+    inv_args(run)
+    run.add_argument("--strategy", choices=["linear", "mitogen"], default="linear")
+    run.set_defaults(func=lambda a: cmd_playbook(a, a.playbook))
     return parser
 
 

@@ -89,7 +89,10 @@ class Bed:
 def testbed():
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         pytest.fail("the Docker engine does not answer: run ./run.sh setup")
-    pilotstack("testbed", "down")
+    # PILOTSTACK_KEEP_TESTBED=1 (development): reuse a running testbed and leave it up.
+    keep = os.environ.get("PILOTSTACK_KEEP_TESTBED") == "1"
+    if not keep:
+        pilotstack("testbed", "down")
     before = docker_names()
     start = time.monotonic()
     up = pilotstack("testbed", "up", "--json")
@@ -101,7 +104,8 @@ def testbed():
     pilotstack("secrets")
     bed = Bed(before, up.stdout)
     yield bed
-    pilotstack("testbed", "down", check=False)
+    if not keep:
+        pilotstack("testbed", "down", check=False)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -109,3 +113,37 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("pilotstack figures")
         for key, value in FIGURES.items():
             terminalreporter.write_line(f"{key}: {value}")
+
+
+@pytest.fixture(scope="session")
+def stack(testbed):
+    """The deployed stack (site.yml). The foundation tests deploy it first; run alone, a
+    module deploys it here."""
+    cfg = testbed.host("lb1").file("/etc/haproxy/haproxy.cfg")
+    if not (cfg.exists and cfg.contains("listen galera")):
+        run = ansible_playbook("site.yml")
+        assert run.rc == 0, run.output[-6000:]
+    return testbed
+
+
+@pytest.fixture(scope="session")
+def drill_db(stack):
+    """An SQL account for the drills, reachable from this machine and through the VIP
+    (HAProxy connects from the balancers' management addresses); a fresh random password
+    per run."""
+    import secrets as pysecrets
+    creds = {"user": "pilotstack_drill", "password": pysecrets.token_hex(16)}
+    sql = (f"CREATE DATABASE IF NOT EXISTS drill; "
+           f"CREATE USER IF NOT EXISTS '{creds['user']}'@'10.213.10.%'; "
+           f"ALTER USER '{creds['user']}'@'10.213.10.%' IDENTIFIED BY '{creds['password']}'; "
+           f"GRANT ALL ON drill.* TO '{creds['user']}'@'10.213.10.%'")
+    stack.host("db1").check_output(f'mysql -e "{sql}"')
+    return creds
+
+
+def new_table(testbed, name: str) -> str:
+    """A fresh drill table (id chosen by the client, node that took the write)."""
+    testbed.host("db1").check_output(
+        f'mysql -e "DROP TABLE IF EXISTS drill.{name}; CREATE TABLE drill.{name} '
+        f'(id BIGINT PRIMARY KEY, node VARCHAR(16), at TIMESTAMP(6) DEFAULT NOW(6))"')
+    return name

@@ -1,18 +1,21 @@
-"""Database tier on the real testbed (work in progress of issue 3): the galera role forms a
-3-node cluster from scratch, a re-run changes nothing, writes replicate, the health endpoint
-tells Synced from not."""
+"""Database tier on the real testbed, as site.yml deployed it: a 3-node Galera cluster behind
+HAProxy on the keepalived VIP. Verify, idempotence, check mode, health endpoint, and the
+inputs it must refuse without touching a member."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import urllib.error
 import urllib.request
 
 import pytest
+import yaml
 
-from .conftest import FIGURES, ansible_playbook
+from .conftest import FIGURES, INVENTORY, ansible_playbook, new_table
+from .dbdrill import DB, LB, MGMT, VIP, connect, haproxy_servers, wait_whole
 
-DB = ["db1", "db2", "db3"]
-MGMT = {"db1": "10.213.10.21", "db2": "10.213.10.22", "db3": "10.213.10.23"}
+CNF = "/etc/mysql/mariadb.conf.d/60-pilotstack-galera.cnf"
 
 
 def health(addr: str) -> tuple[int, str]:
@@ -23,19 +26,7 @@ def health(addr: str) -> tuple[int, str]:
         return err.code, err.read().decode()
 
 
-@pytest.fixture(scope="module")
-def galera(testbed):
-    if not testbed.host("db1").file("/etc/apt/apt.conf.d/01pilotstack-proxy").exists:
-        base = ansible_playbook("site.yml")
-        assert base.rc == 0, base.output[-4000:]
-    run = ansible_playbook("galera.yml")
-    FIGURES["galera first deploy, 3 nodes (s)"] = round(run.seconds, 1)
-    assert run.rc == 0, run.output[-6000:]
-    assert "new_cluster db1" in run.output
-    return run
-
-
-def test_rerun_changes_nothing_and_never_rebootstraps(galera):
+def test_galera_rerun_changes_nothing_and_never_rebootstraps(stack):
     run = ansible_playbook("galera.yml")
     FIGURES["galera re-run (s)"] = round(run.seconds, 1)
     assert run.rc == 0, run.output[-6000:]
@@ -43,10 +34,19 @@ def test_rerun_changes_nothing_and_never_rebootstraps(galera):
     assert "none : every member is Synced in one Primary component" in run.output
 
 
-def test_three_members_synced_in_one_primary_component(galera, testbed):
+def test_check_mode_on_the_deployed_tier_predicts_no_change(stack):
+    for book in ("galera.yml", "loadbalancers.yml"):
+        run = ansible_playbook(book, INVENTORY, "--check")
+        assert run.rc == 0, run.output[-6000:]
+        assert run.changed == 0, (book, {h: r for h, r in run.recap.items() if r["changed"]})
+        if book == "galera.yml":
+            assert "none : every member is Synced" in run.output
+
+
+def test_three_members_synced_in_one_primary_component(stack):
     uuids = set()
     for name in DB:
-        out = testbed.host(name).check_output(
+        out = stack.host(name).check_output(
             "mysql -NBe \"SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size',"
             "'wsrep_cluster_status','wsrep_local_state_comment','wsrep_cluster_state_uuid')\"")
         status = dict(line.split("\t") for line in out.splitlines())
@@ -57,29 +57,65 @@ def test_three_members_synced_in_one_primary_component(galera, testbed):
     assert len(uuids) == 1
 
 
-def test_durability_settings(galera, testbed):
-    out = testbed.host("db2").check_output(
+def test_durability_settings(stack):
+    out = stack.host("db2").check_output(
         "mysql -NBe \"SELECT @@innodb_flush_log_at_trx_commit, @@binlog_format, "
         "@@wsrep_sst_method\"")
     assert out.split("\t") == ["1", "ROW", "mariabackup"]
 
 
-def test_a_write_on_one_member_is_read_on_every_member(galera, testbed):
-    testbed.host("db1").check_output(
-        "mysql -e \"CREATE DATABASE IF NOT EXISTS probe; CREATE TABLE IF NOT EXISTS probe.t "
-        "(id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(40)); "
-        "INSERT INTO probe.t (v) VALUES ('written-on-db1')\"")
+def test_vip_is_held_by_exactly_one_balancer(stack):
+    holders = [lb for lb in LB if VIP in stack.host(lb).check_output("ip -4 -o addr show")]
+    assert len(holders) == 1, holders
+    for lb in LB:
+        assert stack.host(lb).service("keepalived").is_running
+        assert stack.host(lb).service("haproxy").is_running
+
+
+def test_a_write_through_the_vip_is_read_on_every_member_and_one_writer_takes_it(
+        stack, drill_db):
+    table = new_table(stack, "verify")
+    nodes = set()
+    for i in range(20):  # new connection each time: HAProxy must pick the same writer
+        with connect(VIP, drill_db) as conn, conn.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} (id, node) VALUES (%s, @@wsrep_node_name)", (i,))
+            cur.execute("SELECT @@wsrep_node_name")
+            nodes.add(cur.fetchone()[0])
+    assert nodes == {"db1"}, nodes
     for name in DB:
-        count = testbed.host(name).check_output(
-            "mysql -NBe \"SELECT COUNT(*) FROM probe.t WHERE v = 'written-on-db1'\"")
-        assert int(count) >= 1, name
+        with connect(MGMT[name], drill_db) as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM {table}")
+            assert cur.fetchone()[0] == 20, name
 
 
-def test_health_endpoint_200_when_synced_503_in_maintenance(galera, testbed):
+def test_haproxy_has_one_active_server_and_two_backups(stack):
+    for lb in LB:
+        out = stack.host(lb).check_output(
+            "echo 'show stat' | socat -t 2 stdio /run/haproxy/admin.sock")
+        rows = [line.split(",") for line in out.splitlines() if line.startswith("galera,db")]
+        # columns: 17 status, 19 act, 20 bck
+        active = [r[1] for r in rows if r[19] == "1"]
+        backup = [r[1] for r in rows if r[20] == "1"]
+        assert active == ["db1"] and backup == ["db2", "db3"], (lb, rows)
+        assert haproxy_servers(stack.host(lb)) == {"db1": "UP", "db2": "UP", "db3": "UP"}
+    cfg = stack.host("lb1").file("/etc/haproxy/haproxy.cfg")
+    assert cfg.mode == 0o640 and cfg.group == "haproxy"
+    assert cfg.contains("on-marked-down shutdown-sessions")
+
+
+def test_stats_page_needs_the_password(stack):
+    try:
+        urllib.request.urlopen(f"http://{MGMT['lb1']}:1936/", timeout=5)
+        raise AssertionError("stats page answered without credentials")
+    except urllib.error.HTTPError as err:
+        assert err.code == 401
+
+
+def test_health_endpoint_200_when_synced_503_in_maintenance(stack):
     for name in DB:
         code, body = health(MGMT[name])
         assert code == 200 and "Primary Synced" in body, (name, code, body)
-    db2 = testbed.host("db2")
+    db2 = stack.host("db2")
     db2.check_output("touch /etc/mysql/clustercheck.disabled")
     try:
         code, body = health(MGMT["db2"])
@@ -89,8 +125,85 @@ def test_health_endpoint_200_when_synced_503_in_maintenance(galera, testbed):
     assert health(MGMT["db2"])[0] == 200
 
 
-def test_secrets_stay_out_of_world_readable_files(galera, testbed):
-    for path in ("/etc/mysql/mariadb.conf.d/60-pilotstack-galera.cnf",
-                 "/etc/mysql/pilotstack-clustercheck.cnf"):
-        f = testbed.host("db1").file(path)
-        assert f.mode & 0o007 == 0, (path, oct(f.mode))
+def test_secrets_stay_out_of_world_readable_files(stack):
+    for host, path in (("db1", CNF), ("db1", "/etc/mysql/pilotstack-clustercheck.cnf"),
+                       ("lb1", "/etc/keepalived/keepalived.conf"),
+                       ("lb1", "/etc/haproxy/haproxy.cfg")):
+        f = stack.host(host).file(path)
+        assert f.mode & 0o007 == 0, (host, path, oct(f.mode))
+
+
+# --- inputs that must be refused before any member is touched ---------------------------
+
+def _inventory_copy(tmp_path, host_vars: dict | None = None):
+    inv = tmp_path / "inv"
+    shutil.copytree(INVENTORY, inv)
+    for host, values in (host_vars or {}).items():
+        (inv / "host_vars").mkdir(exist_ok=True)
+        (inv / "host_vars" / f"{host}.yml").write_text(yaml.safe_dump(values))
+    return inv
+
+
+def _config_stamps(stack) -> dict[str, str]:
+    return {h: stack.host(h).check_output(f"stat -c %Y:%s {CNF}") for h in DB}
+
+
+@pytest.mark.parametrize("case", ["wrong cluster name", "member list differs",
+                                  "SST secret missing"])
+def test_bad_input_fails_clearly_and_touches_no_member(stack, tmp_path, case):
+    before = _config_stamps(stack)
+    extra: list[str] = []
+    if case == "wrong cluster name":
+        inv = _inventory_copy(tmp_path, {"db3": {"galera_cluster_name": "other"}})
+        expect = "galera_cluster_name differs between members"
+    elif case == "member list differs":
+        inv = _inventory_copy(tmp_path, {"db2": {"galera_hosts": ["db1", "db2"]}})
+        expect = "galera_hosts differs between members"
+    else:
+        inv = INVENTORY
+        secrets_file = tmp_path / "secrets.json"
+        # The vault stays as it is: extra vars override the secrets for this run only.
+        secrets_file.write_text(json.dumps({"pilotstack_secrets": {
+            "galera_monitor_password": "x" * 20}}))
+        extra = ["-e", f"@{secrets_file}"]
+        expect = "missing secrets galera_sst_password"
+    run = ansible_playbook("galera.yml", inv, *extra)
+    assert run.rc != 0
+    assert expect in run.output and "No member was touched" in run.output, run.output[-3000:]
+    assert run.changed == 0
+    assert _config_stamps(stack) == before
+    assert wait_whole_quick(stack)
+
+
+def wait_whole_quick(stack) -> bool:
+    for name in DB:
+        out = stack.host(name).check_output(
+            "mysql -NBe \"SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'\"")
+        if not out.endswith("3"):
+            return False
+    return True
+
+
+def test_a_member_of_another_cluster_is_refused_not_wiped(stack, drill_db):
+    """db3 is made the sole member of a new cluster (new uuid, same name): the plan sees two
+    Primary components and stops; nothing is bootstrapped or wiped. Then the operator wipes
+    db3's Galera state by hand and the role rejoins it by SST."""
+    db3 = stack.host("db3")
+    db3.check_output("systemctl stop mariadb && rm -f /var/lib/mysql/grastate.dat "
+                     "/var/lib/mysql/gvwstate.dat /var/lib/mysql/galera.cache && "
+                     "galera_new_cluster")
+    try:
+        run = ansible_playbook("galera.yml")
+        assert run.rc != 0
+        assert "different Primary components" in run.output, run.output[-3000:]
+        assert "stop the wrong side by hand" in run.output
+        st = db3.check_output("mysql -NBe \"SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'\"")
+        assert st.endswith("1"), st  # still its own cluster: not touched
+    finally:
+        db3.check_output("systemctl stop mariadb && rm -f /var/lib/mysql/grastate.dat "
+                         "/var/lib/mysql/gvwstate.dat /var/lib/mysql/galera.cache")
+    run = ansible_playbook("galera.yml")
+    assert run.rc == 0, run.output[-4000:]
+    assert "join" in run.output
+    wait_whole(drill_db, timeout=300)
+

@@ -76,6 +76,24 @@ def test_secret_lookup():
         net.pilotstack_secret({"a": ""}, "a")
 
 
+# Shape of `ip -j -4 addr show` on a testbed container (iproute2 6.1), trimmed.
+IP_ADDR = [
+    {"ifindex": 1, "ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1"}]},
+    {"ifindex": 40, "ifname": "eth0", "addr_info": [{"family": "inet", "local": "10.0.0.11",
+                                                     "prefixlen": 24},
+                                                    {"family": "inet", "local": "10.0.0.100",
+                                                     "prefixlen": 24}]},
+    {"ifindex": 42, "ifname": "eth1", "addr_info": [{"family": "inet", "local": "10.1.0.11"}]},
+]
+
+
+def test_interface_holding_an_address():
+    assert net.pilotstack_interface(IP_ADDR, "10.0.0.11") == "eth0"
+    assert net.pilotstack_interface(IP_ADDR, "10.1.0.11") == "eth1"
+    with pytest.raises(net.AnsibleFilterError, match="no interface on this host holds 10.0.0.99"):
+        net.pilotstack_interface(IP_ADDR, "10.0.0.99")
+
+
 def test_preflight_view_exposes_addresses_only():
     hv = {"db1": {"pilotstack_ip": {"mgmt": "1.2.3.4"}, "pilotstack_secrets": {"x": "y"}}}
     assert net.pilotstack_preflight_view(hv, ["db1"]) == {
@@ -86,4 +104,5 @@ def test_every_filter_is_registered():
     names = set(net.FilterModule().filters())
     assert {"pilotstack_address", "pilotstack_addresses", "pilotstack_gcomm",
             "pilotstack_corosync_nodes", "pilotstack_bricks", "pilotstack_vip_cidr",
-            "pilotstack_secret", "pilotstack_in_network"} <= names
+            "pilotstack_secret", "pilotstack_in_network",
+            "pilotstack_interface"} <= names

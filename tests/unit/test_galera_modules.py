@@ -152,3 +152,22 @@ def test_plan_module_fails_closed_and_says_why():
 def test_plan_module_rejects_missing_states():
     result = run_module(PLAN, {"hosts": ["db1"]})
     assert result["failed"] is True and "states" in result["msg"]
+
+
+def test_plan_module_journals_decisions_and_refusals(tmp_path):
+    import json
+    journal = tmp_path / "sub" / "galera.jsonl"
+    ok = {"hosts": ["db1", "db2", "db3"], "journal": str(journal),
+          "states": {"db1": _down(4), "db2": _down(-1, 9), "db3": _down(7)}}
+    refused = dict(ok, states=dict(ok["states"], db3={"readable": False,
+                                                      "error": "no answer"}))
+    assert run_module(PLAN, ok, check_mode=True)["failed"] is False
+    assert run_module(PLAN, refused)["failed"] is True
+    first, second = (json.loads(line) for line in journal.read_text().splitlines())
+    assert (first["action"], first["bootstrap_host"], first["check_mode"]) == (
+        "bootstrap", "db2", True)
+    assert first["states"]["db2"]["recovered"] == {"uuid": REC_UUID, "seqno": 9}
+    assert second["action"] == "refused" and second["check_mode"] is False
+    assert any("cannot read the Galera state of db3: no answer" in r
+               for r in second["reasons"])
+    assert second["states"]["db3"]["error"] == "no answer"

@@ -216,9 +216,11 @@ def test_running_non_primary_majority_is_restored_even_with_a_member_unreachable
               "db2": up(status="non-Primary", committed=301),
               "db3": {"readable": False, "error": "ssh: no route to host"}}
     result = plan(HOSTS, states)
+    # db3 cannot be started from here: it is not a joiner, the reasons say it rejoins later
     assert (result["action"], result["bootstrap_host"], result["joiners"]) == (
-        "pc_bootstrap", "db2", ["db3"])
+        "pc_bootstrap", "db2", [])
     assert "db3 unreadable, but 2 of 3 members run: a majority" in result["reasons"][0]
+    assert "db3 must rejoin when reachable again" in result["reasons"][-1]
 
 
 def test_a_running_minority_with_members_unreachable_is_refused():
