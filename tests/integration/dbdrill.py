@@ -187,14 +187,52 @@ def vip_holder(testbed) -> str | None:
     return None
 
 
-def time_until_sql(host: str, creds: dict, t0: float, timeout: float = 60.0) -> float:
-    """Seconds from t0 until `SELECT 1` answers through `host`."""
-    while time.monotonic() - t0 < timeout:
-        try:
-            with connect(host, creds, timeout=0.3, read_timeout=1.0) as conn, \
-                    conn.cursor() as cur:
-                cur.execute("SELECT 1")
-                return time.monotonic() - t0
-        except (pymysql.Error, OSError):
+class Prober:
+    """Opens a new SQL connection through `host` every `interval` s and runs SELECT 1;
+    reports the longest window in which no probe succeeded."""
+
+    def __init__(self, creds: dict, host: str = VIP, interval: float = 0.02):
+        self.creds, self.host, self.interval = creds, host, interval
+        self.results: list[tuple[float, bool]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            t = time.monotonic()
+            try:
+                with connect(self.host, self.creds, timeout=0.2, read_timeout=1.0) as conn, \
+                        conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+                ok = True
+            except (pymysql.Error, OSError):
+                ok = False
+            self.results.append((t, ok))
+            time.sleep(self.interval)
+
+    def wait_ok_since(self, t0: float, timeout: float = 60.0) -> None:
+        end = time.monotonic() + timeout
+        while not any(ok for t, ok in self.results if t > t0):
+            if time.monotonic() > end:
+                raise AssertionError(f"no SQL through {self.host} within {timeout} s")
             time.sleep(0.05)
-    raise AssertionError(f"{host} did not answer SQL within {timeout} s")
+
+    def longest_outage(self) -> float:
+        """Seconds from the last success before a failure to the first success after it."""
+        worst, last_ok, failing = 0.0, None, False
+        for t, ok in self.results:
+            if ok:
+                if failing and last_ok is not None:
+                    worst = max(worst, t - last_ok)
+                last_ok, failing = t, False
+            else:
+                failing = True
+        return worst
