@@ -2,8 +2,8 @@
 
   image build (s)        debootstrap + import of the testbed base image, cache warm
   testbed up (s)         12 containers created, booted and reachable over SSH
-  base cold run (s)      site.yml (preflight + base) on fresh containers
-  base re-run (s)        the same again, and its changed count (must be 0)
+  site cold run (s)      site.yml (preflight, base, database tier) on fresh containers
+  site re-run (s)        the same again, and its changed count (must be 0)
   testbed memory (MiB)   resident memory of the 12 containers after the re-run
 
 It takes down the default testbed first and leaves it down.
@@ -75,11 +75,11 @@ def main() -> None:
     print(f"testbed up (s): {seconds:.1f}")
     sh(pilotstack, "secrets")
     seconds, _ = timed(pilotstack, "deploy")
-    print(f"base cold run (s): {seconds:.1f}")
+    print(f"site cold run (s): {seconds:.1f}")
     seconds, out = timed(pilotstack, "deploy")
     changed = sum(int(c) for c in RECAP.findall(out))
-    print(f"base re-run (s): {seconds:.1f}")
-    print(f"base re-run changed: {changed}")
+    print(f"site re-run (s): {seconds:.1f}")
+    print(f"site re-run changed: {changed}")
     print(f"testbed memory (MiB): {memory_mib():.0f}")
     sh(pilotstack, "testbed", "down")
 

@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("deploy", "preflight"):
+    if extra and args.command not in ("deploy", "preflight", "run"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.ansible_args = [a for a in extra if a != "--"]
     try:

@@ -41,27 +41,32 @@ def test_hosts_boot_systemd_and_answer_ssh(testbed):
 
 def test_check_mode_on_fresh_hosts_predicts_without_changing(testbed):
     run = ansible_playbook("site.yml", INVENTORY, "--check")
-    FIGURES["base check mode on fresh hosts (s)"] = round(run.seconds, 1)
+    FIGURES["site.yml check mode on fresh hosts (s)"] = round(run.seconds, 1)
     assert run.rc == 0, run.output[-6000:]
     assert all(run.recap[h]["changed"] > 0 for h in HOSTS), run.recap
     for name in HOSTS:
         host = testbed.host(name)
         assert not host.package("chrony").is_installed, name
         assert not host.file("/etc/apt/apt.conf.d/01pilotstack-proxy").exists, name
+    for name in ("db1", "lb1"):
+        assert not testbed.host(name).package("mariadb-server").is_installed
+        assert not testbed.host(name).package("haproxy").is_installed
+    assert "new_cluster db1" in run.output  # the plan is printed in check mode too
 
 
-def test_deploy_preflight_and_base(testbed):
+def test_deploy_site(testbed):
     run = ansible_playbook("site.yml")
-    FIGURES["base cold run (s)"] = round(run.seconds, 1)
+    FIGURES["site.yml cold run: base + database tier (s)"] = round(run.seconds, 1)
     assert run.rc == 0, run.output[-6000:]
+    assert "new_cluster db1" in run.output  # bootstrapped once, from the first member
     assert set(run.recap) == {"localhost", *HOSTS}
     assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in run.recap.values())
 
 
 def test_second_run_changes_nothing(testbed):
     run = ansible_playbook("site.yml")
-    FIGURES["base re-run (s)"] = round(run.seconds, 1)
-    FIGURES["base re-run changed"] = run.changed
+    FIGURES["site.yml re-run (s)"] = round(run.seconds, 1)
+    FIGURES["site.yml re-run changed"] = run.changed
     assert run.rc == 0, run.output[-6000:]
     assert run.changed == 0, {h: r for h, r in run.recap.items() if r["changed"]}
 

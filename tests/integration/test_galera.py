@@ -207,3 +207,26 @@ def test_a_member_of_another_cluster_is_refused_not_wiped(stack, drill_db):
     assert "join" in run.output
     wait_whole(drill_db, timeout=300)
 
+
+
+def test_later_tiers_add_listeners_through_haproxy_services(stack, tmp_path):
+    """An HTTP API listener (here: the members' health endpoint standing in for an API) is
+    added by a variable, validated, reloaded without closing the Galera listener, and
+    removed again by the next plain run."""
+    extra = tmp_path / "services.json"
+    extra.write_text(json.dumps({"haproxy_services": [{
+        "name": "example_api", "port": 18080, "mode": "http", "hosts": ["db1", "db2"],
+        "backend_port": 9200, "check": {"path": "/"}}]}))
+    run = ansible_playbook("loadbalancers.yml", INVENTORY, "-e", f"@{extra}")
+    assert run.rc == 0, run.output[-4000:]
+    for lb in LB:
+        out = stack.host(lb).check_output(
+            "echo 'show stat' | socat -t 2 stdio /run/haproxy/admin.sock | cut -d, -f1,2,18")
+        assert "example_api,db1,UP" in out and "example_api,db2,UP" in out, out
+    with urllib.request.urlopen(f"http://{VIP}:18080/", timeout=5) as resp:
+        assert resp.status == 200 and "Primary Synced" in resp.read().decode()
+    run = ansible_playbook("loadbalancers.yml")
+    assert run.rc == 0 and run.changed > 0
+    out = stack.host("lb1").check_output(
+        "echo 'show stat' | socat -t 2 stdio /run/haproxy/admin.sock")
+    assert "example_api" not in out and "galera,db1" in out
