@@ -126,6 +126,16 @@ def plan(hosts: list[str], states: dict, bootstrap_host: str | None = None,
         result["reasons"].append(f"{', '.join(unreadable)} must rejoin when reachable again "
                                  "(galera.yml or galera-recover.yml)")
         return result
+    readable = [h for h in hosts if h not in unreadable]
+    if unreadable and any(_is_primary(states[h]) for h in readable):
+        # A Primary component runs: nothing needs to be bootstrapped, so what the unreadable
+        # members hold cannot change the decision. They rejoin when they are back.
+        result = _with_primary(readable, states)
+        result["reasons"].append(
+            f"{', '.join(unreadable)} unreadable "
+            f"({'; '.join((states.get(h) or {}).get('error') or 'no answer' for h in unreadable)})"
+            ": must rejoin when reachable again (galera.yml or galera-recover.yml)")
+        return result
     if unreadable:
         raise PlanRefused([f"cannot read the Galera state of {h}: "
                            f"{(states.get(h) or {}).get('error') or 'no answer'}"
@@ -133,24 +143,8 @@ def plan(hosts: list[str], states: dict, bootstrap_host: str | None = None,
             "without every member's state the newest node cannot be proven; " + OVERRIDE_HINT])
 
     running = [h for h in hosts if states[h].get("running")]
-    primary = [h for h in running
-               if states[h].get("status", {}).get("wsrep_cluster_status") == "Primary"]
-    if primary:
-        uuids = {states[h]["status"].get("wsrep_cluster_state_uuid") for h in primary}
-        if len(uuids) > 1:
-            raise PlanRefused([f"members run in different Primary components {sorted(uuids)} "
-                               "(split cluster): stop the wrong side by hand first"])
-        synced = [h for h in primary
-                  if states[h]["status"].get("wsrep_local_state_comment") == "Synced"]
-        joiners = [h for h in hosts if h not in primary]
-        if not joiners and len(synced) == len(hosts):
-            return _result("none", None, [], ["every member is Synced in one Primary "
-                                              "component"], sql_host=(synced or primary)[0])
-        return _result("join", None, joiners,
-                       [f"Primary component runs on {', '.join(primary)}; "
-                        f"{', '.join(joiners) or 'no member'} to (re)join one at a time"],
-                       sql_host=(synced or primary)[0])
-
+    if any(_is_primary(states[h]) for h in running):
+        return _with_primary(hosts, states)
     if running:
         return _pc_bootstrap(hosts, states, running)
 
@@ -159,6 +153,30 @@ def plan(hosts: list[str], states: dict, bootstrap_host: str | None = None,
                        ["no member was ever part of a cluster: new cluster on "
                         f"{hosts[0]}, the others join one at a time"])
     return _after_outage(hosts, states)
+
+
+def _is_primary(state: dict) -> bool:
+    return bool(state.get("running")) and (
+        state.get("status", {}).get("wsrep_cluster_status") == "Primary")
+
+
+def _with_primary(hosts, states) -> dict:
+    """A Primary component runs among `hosts`: nothing or joins, never a bootstrap."""
+    primary = [h for h in hosts if _is_primary(states[h])]
+    uuids = {states[h]["status"].get("wsrep_cluster_state_uuid") for h in primary}
+    if len(uuids) > 1:
+        raise PlanRefused([f"members run in different Primary components {sorted(uuids)} "
+                           "(split cluster): stop the wrong side by hand first"])
+    synced = [h for h in primary
+              if states[h]["status"].get("wsrep_local_state_comment") == "Synced"]
+    joiners = [h for h in hosts if h not in primary]
+    if not joiners and len(synced) == len(hosts):
+        return _result("none", None, [], ["every member is Synced in one Primary "
+                                          "component"], sql_host=(synced or primary)[0])
+    return _result("join", None, joiners,
+                   [f"Primary component runs on {', '.join(primary)}; "
+                    f"{', '.join(joiners) or 'no member'} to (re)join one at a time"],
+                   sql_host=(synced or primary)[0])
 
 
 def _running_non_primary_majority(hosts, states) -> list[str]:

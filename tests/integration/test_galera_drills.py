@@ -148,14 +148,15 @@ def vip_holder_only(stack, lb: str) -> bool:
     return VIP in stack.host(lb).check_output("ip -4 -o addr show")
 
 
-def power_cut(stack, writer: Writer) -> float:
+def power_cut(stack, writer: Writer, back: tuple[str, ...] = tuple(DB)) -> float:
+    """Kill every member at once under writes; power `back` on. Returns the power-on time."""
     writer.wait_acks(300)
     subprocess.run(["docker", "kill", *(container(h) for h in DB)], check=True,
                    capture_output=True)
     time.sleep(2)
     writer.stop()
     on = time.monotonic()
-    subprocess.run(["docker", "start", *(container(h) for h in DB)], check=True,
+    subprocess.run(["docker", "start", *(container(h) for h in back)], check=True,
                    capture_output=True)
     return on
 
@@ -191,23 +192,37 @@ def test_power_cut_with_members_stopped_recovers_from_the_newest(stack, drill_db
 
 
 def test_recovery_refuses_when_a_member_cannot_be_read(stack, drill_db, writer):
-    power_cut(stack, writer)
-    docker("stop", container("db3"))  # db3 does not come back
+    power_cut(stack, writer, back=("db1", "db2"))  # db3 stays off
     for host in ("db1", "db2"):
         wait_ssh(stack, host)
+        # pc.recovery: they wait for every member of their last Primary component
+        wait_unit(stack, host, "activating")
     run = ansible_playbook("galera-recover.yml", INVENTORY, *recover_args(grace=10))
     assert run.rc != 0
     assert "db3 cannot be reached" in run.output, run.output[-3000:]
     assert "members left as they are" in run.output
+    journal = (INVENTORY.parent.parent / ".pilotstack" / "journal"
+               / "galera-recover.jsonl").read_text().splitlines()
+    assert '"event": "refused"' in journal[-1], journal[-1]
     for host in ("db1", "db2"):  # untouched: still waiting for their Primary component
-        assert stack.host(host).run("systemctl is-active mariadb").stdout.strip() in (
-            "activating", "active"), host
+        assert stack.host(host).run("systemctl is-active mariadb").stdout.strip() == (
+            "activating"), host
     docker("start", container("db3"))
     wait_ssh(stack, "db3")
     run = ansible_playbook("galera-recover.yml")
     assert run.rc == 0, run.output[-5000:]
     back_to_normal(stack, drill_db)
     finish(writer, drill_db, writer.table, "refusal, then recovery")
+
+
+def wait_unit(stack, host: str, state: str, timeout: float = 60.0) -> None:
+    end, seen = time.monotonic() + timeout, ""
+    while time.monotonic() < end:
+        seen = stack.host(host).run("systemctl is-active mariadb").stdout.strip()
+        if seen == state:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{host}: mariadb is {seen!r}, not {state!r}")
 
 
 def recover_args(grace: int) -> list[str]:

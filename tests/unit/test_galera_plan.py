@@ -236,3 +236,20 @@ def test_stopped_members_with_one_unreachable_are_refused():
               "db3": {"readable": False, "error": "timed out"}}
     with pytest.raises(PlanRefused, match="cannot read the Galera state of db3"):
         plan(HOSTS, states)
+
+
+def test_a_running_primary_component_makes_an_unreachable_member_harmless():
+    # Measured on the testbed: after a power cut two members came back and healed by
+    # themselves while the third stayed off; nothing needs a bootstrap decision then.
+    gone = {"readable": False, "error": "ssh: no route to host"}
+    result = plan(HOSTS, {"db1": up(), "db2": up(), "db3": gone})
+    assert (result["action"], result["joiners"], result["sql_host"]) == ("none", [], "db1")
+    assert "db3 unreadable (ssh: no route to host): must rejoin" in result["reasons"][-1]
+    result = plan(HOSTS, {"db1": up(), "db2": down(seqno=5), "db3": gone})
+    assert (result["action"], result["joiners"]) == ("join", ["db2"])
+
+
+def test_an_unreachable_member_with_two_primary_components_is_still_refused():
+    gone = {"readable": False, "error": "timed out"}
+    with pytest.raises(PlanRefused, match="different Primary components"):
+        plan(HOSTS, {"db1": up(uuid="a"), "db2": up(uuid="b"), "db3": gone})
