@@ -173,20 +173,26 @@ def test_power_cut_of_every_member_then_unattended_recovery(stack, drill_db, wri
     finish(writer, drill_db, writer.table, "power cut")
 
 
-def test_power_cut_with_members_stopped_recovers_from_the_newest(stack, drill_db, writer):
-    """After power-on the members are stopped before they can heal by themselves (as when
-    their start timed out): the playbook must read every position, bootstrap the newest and
-    rejoin the others."""
+def test_outage_with_members_not_started_at_boot_recovers_from_the_newest(
+        stack, drill_db, writer):
+    """Power cut with the units disabled at boot (nothing can heal by itself): the playbook
+    must read every position with --wsrep-recover, bootstrap the newest and rejoin the
+    others. (Stopping members while they heal after boot is racy: a mariadbd stopped in the
+    middle of its IST hangs until systemd kills it, 15 min later.)"""
+    for host in DB:
+        stack.host(host).check_output("systemctl disable mariadb")
     power_cut(stack, writer)
     for host in DB:
         wait_ssh(stack, host)
-        stack.host(host).run("systemctl stop mariadb")
+        wait_unit(stack, host, "inactive")
     start = time.monotonic()
     run = ansible_playbook("galera-recover.yml")
     assert run.rc == 0, run.output[-5000:]
-    FIGURES["outage with every member stopped: recovery playbook (s)"] = round(
+    FIGURES["outage, members not started at boot: recovery playbook (s)"] = round(
         time.monotonic() - start, 1)
-    assert "bootstrap db" in run.output, run.output[-3000:]
+    assert "bootstrap db" in run.output and "total outage" in run.output, run.output[-3000:]
+    for host in DB:  # the role enables the unit again
+        assert stack.host(host).service("mariadb").is_enabled, host
     back_to_normal(stack, drill_db)
     finish(writer, drill_db, writer.table, "outage, bootstrap from newest")
 
