@@ -1,0 +1,89 @@
+"""RabbitMQ cluster membership: parse what rabbitmqctl reports and decide, as pure functions.
+
+Formats are those of RabbitMQ 3.10.8 (Debian 12), recorded in tests/unit/fixtures/rabbitmq/.
+The membership module (issue 4, not written yet) will gather the CLI's output; every rule
+lives here so it is tested on recorded outputs without a broker.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+class Refused(Exception):
+    """A membership change that cannot be proven safe; .reasons says why and how to proceed."""
+
+    def __init__(self, reasons: list[str]):
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+def parse_cluster_status(text: str) -> dict:
+    """`rabbitmqctl cluster_status --formatter json` -> the fields decisions need."""
+    data = json.loads(text)
+    disk = list(data.get("disk_nodes") or [])
+    ram = list(data.get("ram_nodes") or [])
+    partitions = data.get("partitions") or {}
+    alarms = data.get("alarms") or []
+    return {
+        "cluster_name": data.get("cluster_name"),
+        "nodes": disk + [n for n in ram if n not in disk],
+        "running_nodes": list(data.get("running_nodes") or []),
+        "partitions": {k: list(v) for k, v in partitions.items()} if isinstance(
+            partitions, dict) else {},
+        "alarms": alarms,
+        "versions": data.get("versions") or {},
+        "feature_flags": {f.get("name"): f.get("state")
+                          for f in data.get("feature_flags") or [] if isinstance(f, dict)},
+    }
+
+
+def plan_join(me: str, members: list[str], statuses: dict[str, dict | None],
+              local_queues: int = 0, allow_reset: bool = False) -> dict:
+    """Decide whether `me` must join the cluster, and to which member.
+
+    statuses: node -> parsed cluster status, or None when that node does not answer.
+    Returns {action: none|join, seed, reasons}. Raises Refused when joining could lose data
+    or the node belongs to a cluster that is not the inventory's.
+    """
+    mine = statuses.get(me)
+    if mine is None:
+        raise Refused([f"{me} does not answer: start it before deciding its membership"])
+    foreign = [n for n in mine["nodes"] if n not in members]
+    if foreign:
+        raise Refused([f"{me} is clustered with nodes not in the inventory: "
+                       f"{', '.join(foreign)}. Remove them with forget (only for nodes "
+                       "decommissioned for good) or reset this node by hand"])
+    if len(mine["nodes"]) > 1:
+        peers = ", ".join(n for n in mine["nodes"] if n != me)
+        missing = [m for m in members if m not in mine["nodes"]]
+        return {"action": "none", "seed": None,
+                "reasons": [f"{me} is clustered with {peers}"
+                            + (f"; {', '.join(missing)} will join it" if missing else "")]}
+    # Standalone: join the running member with the largest cluster (inventory order on ties).
+    candidates = [(len(st["nodes"]), -members.index(n), n) for n, st in statuses.items()
+                  if st is not None and n in members]
+    best = max(candidates)[2]
+    if best == me:
+        return {"action": "none", "seed": None,
+                "reasons": [f"{me} is the first node of the cluster; the others join it"]}
+    if local_queues and not allow_reset:
+        raise Refused([f"{me} is not clustered yet but holds {local_queues} queue(s): "
+                       "joining resets the node and discards them. Move or delete them, or "
+                       "pass allow_reset=true"])
+    return {"action": "join", "seed": best,
+            "reasons": [f"{me} runs alone; {best} leads a cluster of "
+                        f"{len(statuses[best]['nodes'])}: join it"]}
+
+
+def health(members: list[str], status: dict) -> list[str]:
+    """Problems that forbid restarting a node: returns [] when healthy."""
+    problems = []
+    down = [m for m in members if m not in status["running_nodes"]]
+    if down:
+        problems.append(f"not running: {', '.join(down)}")
+    if any(status["partitions"].values()):
+        problems.append(f"network partitions: {status['partitions']}")
+    if status["alarms"]:
+        problems.append(f"alarms: {status['alarms']}")
+    return problems
