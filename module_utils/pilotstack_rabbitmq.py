@@ -39,22 +39,24 @@ def parse_cluster_status(text: str) -> dict:
 
 
 def plan_join(me: str, members: list[str], statuses: dict[str, dict | None],
-              local_queues: int = 0, allow_reset: bool = False) -> dict:
+              local_queues: int = 0, allow_reset: bool = False,
+              departing: tuple[str, ...] | list[str] = ()) -> dict:
     """Decide whether `me` must join the cluster, and to which member.
 
     statuses: node -> parsed cluster status, or None when that node does not answer.
+    departing: nodes the operator asked to forget (not foreign, about to leave).
     Returns {action: none|join, seed, reasons}. Raises Refused when joining could lose data
     or the node belongs to a cluster that is not the inventory's.
     """
     mine = statuses.get(me)
     if mine is None:
         raise Refused([f"{me} does not answer: start it before deciding its membership"])
-    foreign = [n for n in mine["nodes"] if n not in members]
+    foreign = [n for n in mine["nodes"] if n not in members and n not in departing]
     if foreign:
         raise Refused([f"{me} is clustered with nodes not in the inventory: "
                        f"{', '.join(foreign)}. Remove them with forget (only for nodes "
                        "decommissioned for good) or reset this node by hand"])
-    if len(mine["nodes"]) > 1:
+    if len([n for n in mine["nodes"] if n not in departing]) > 1:
         peers = ", ".join(n for n in mine["nodes"] if n != me)
         missing = [m for m in members if m not in mine["nodes"]]
         return {"action": "none", "seed": None,

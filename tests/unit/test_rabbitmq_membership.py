@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import load_plugin
+from tests.conftest import load_plugin, run_module
 
 rmq = load_plugin("module_utils", "pilotstack_rabbitmq")
 FIXTURES = Path(__file__).parent / "fixtures" / "rabbitmq"
@@ -87,3 +87,95 @@ def _variant(name: str) -> dict:
         st = status("three")
         return dict(st, nodes=MEMBERS[:2], running_nodes=MEMBERS[:2])
     return status(name)
+
+
+# --- the module's real main(), faked CLI output (recorded) -------------------------------
+
+MOD = load_plugin("library", "pilotstack_rabbitmq_cluster")
+
+
+class Ctl:
+    """Answers rabbitmqctl like the brokers did; records every argv."""
+
+    def __init__(self, local: str, peers: dict[str, str | None], queues: int = 0,
+                 fail: str | None = None):
+        self.local, self.peers, self.queues, self.fail, self.calls = local, peers, queues, fail, []
+
+    def __call__(self, argv):
+        self.calls.append(argv)
+        if self.fail and self.fail in argv:
+            return 70, "", f"{self.fail}: failed"
+        if "cluster_status" in argv:
+            if "-n" in argv:
+                name = self.peers.get(argv[argv.index("-n") + 1])
+                return (69, "", "unable to perform an operation on node") if name is None \
+                    else (0, _json(name), "")
+            return 0, _json(self.local), ""
+        if "list_vhosts" in argv:
+            return 0, '[\n{"name":"/"}\n]\n', ""
+        if "list_queues" in argv:
+            names = ",\n".join(f'{{"name":"q{i}"}}' for i in range(self.queues))
+            return 0, f"[\n{names}\n]\n", ""
+        return 0, "", ""
+
+
+def _json(name: str) -> str:
+    import json
+    st = _variant(name)
+    return json.dumps({"disk_nodes": st["nodes"], "ram_nodes": [],
+                       "running_nodes": st["running_nodes"], "partitions": st["partitions"],
+                       "alarms": st["alarms"], "cluster_name": st["cluster_name"]})
+
+
+ARGS = {"members": MEMBERS, "node": "rabbit@db3"}
+
+
+def test_module_joins_once_and_says_what_it_ran():
+    ctl = Ctl("standalone-db3", {"rabbit@db1": "three-minus-db3", "rabbit@db2": "three-minus-db3"})
+    result = run_module(MOD, ARGS, run_command=ctl)
+    assert result["failed"] is False and result["changed"] is True
+    assert (result["action"], result["seed"]) == ("join", "rabbit@db1")
+    acts = [c for c in ctl.calls if c[1] in ("stop_app", "join_cluster", "start_app")]
+    assert acts == [["rabbitmqctl", "stop_app"], ["rabbitmqctl", "join_cluster", "rabbit@db1"],
+                    ["rabbitmqctl", "start_app"]]
+
+
+def test_module_check_mode_predicts_without_acting():
+    ctl = Ctl("standalone-db3", {"rabbit@db1": "three-minus-db3", "rabbit@db2": None})
+    result = run_module(MOD, ARGS, check_mode=True, run_command=ctl)
+    assert result["changed"] is True and result["action"] == "join"
+    assert not any(c[1] in ("stop_app", "join_cluster") for c in ctl.calls)
+
+
+def test_module_no_change_on_a_clustered_node():
+    ctl = Ctl("three", {"rabbit@db1": "three", "rabbit@db2": "three"})
+    result = run_module(MOD, ARGS, run_command=ctl)
+    assert result["changed"] is False and result["action"] == "none"
+
+
+def test_module_refuses_to_discard_queues_and_fails_on_tool_errors():
+    ctl = Ctl("standalone-db3", {"rabbit@db1": "three-minus-db3", "rabbit@db2": None}, queues=3)
+    result = run_module(MOD, ARGS, run_command=ctl)
+    assert result["failed"] is True and "holds 3 queue(s)" in result["msg"]
+    ctl = Ctl("standalone-db3", {"rabbit@db1": "three-minus-db3", "rabbit@db2": None},
+              fail="join_cluster")
+    result = run_module(MOD, ARGS, run_command=ctl)
+    assert result["failed"] is True and "join_cluster rabbit@db1 failed" in result["msg"]
+
+
+def test_module_info_reads_only():
+    ctl = Ctl("one-down", {"rabbit@db1": "one-down", "rabbit@db2": "one-down"})
+    result = run_module(MOD, dict(ARGS, state="info"), run_command=ctl)
+    assert result["changed"] is False and result["problems"] == ["not running: rabbit@db3"]
+    assert all(c[1] in ("-q", "-n") for c in ctl.calls)
+
+
+def test_module_forgets_only_listed_departed_nodes():
+    ctl = Ctl("three", {"rabbit@db1": "three", "rabbit@db2": "three"})
+    result = run_module(MOD, dict(ARGS, forget=["rabbit@db2"]), run_command=ctl)
+    assert result["failed"] is True and "it is in members" in result["msg"]
+    ctl = Ctl("one-down", {"rabbit@db1": "one-down", "rabbit@db2": "one-down"})
+    result = run_module(MOD, {"members": ["rabbit@db1", "rabbit@db2"], "node": "rabbit@db1",
+                              "forget": ["rabbit@db3"]}, run_command=ctl)
+    assert result["failed"] is False and result["forgotten"] == ["rabbit@db3"], result
+    assert ["rabbitmqctl", "forget_cluster_node", "rabbit@db3"] in ctl.calls
