@@ -166,10 +166,11 @@ class Testbed:
         for cap in CAPS:
             args += ["--cap-add", cap]
         # Every host knows every cluster name from its first boot (Docker bind-mounts
-        # /etc/hosts; the base role keeps its own block in it).
+        # /etc/hosts; the base role keeps its own block in it). Its own name too: Docker adds
+        # one line per network for it, in no fixed order, so without this entry (written
+        # before Docker's) a host could resolve its own name to its storage address.
         for other in self.topo.hosts.values():
-            if other.name != host.name:
-                args += ["--add-host", f"{other.name}:{other.addresses['mgmt']}"]
+            args += ["--add-host", f"{other.name}:{other.addresses['mgmt']}"]
         # Network sysctls are per container and /proc/sys is read-only inside: they are set
         # here, from the base role's own defaults, and the base role verifies them.
         for key, value in base_net_sysctls().items():
