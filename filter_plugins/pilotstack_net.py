@@ -96,6 +96,13 @@ def pilotstack_secret(secrets, name: str) -> str:
     return value
 
 
+def pilotstack_missing_secrets(secrets, names) -> list[str]:
+    """The secrets among `names` that are absent or empty, for a role's check before it
+    touches anything (the filter above fails on the first one; this lists them all)."""
+    secrets = secrets or {}
+    return [n for n in names if not (secrets.get(n) if hasattr(secrets, "get") else None)]
+
+
 def pilotstack_interface(ip_addr_json, address) -> str:
     """The interface holding `address`, from `ip -j addr show` output (a JSON list)."""
     want = netaddr.IPAddress(str(address))

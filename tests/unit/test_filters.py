@@ -94,6 +94,11 @@ def test_interface_holding_an_address():
         net.pilotstack_interface(IP_ADDR, "10.0.0.99")
 
 
+def test_missing_secrets_lists_every_absent_or_empty_one():
+    assert net.pilotstack_missing_secrets({"a": "x", "b": ""}, ["a", "b", "c"]) == ["b", "c"]
+    assert net.pilotstack_missing_secrets(None, ["a"]) == ["a"]
+
+
 def test_preflight_view_exposes_addresses_only():
     hv = {"db1": {"pilotstack_ip": {"mgmt": "1.2.3.4"}, "pilotstack_secrets": {"x": "y"}}}
     assert net.pilotstack_preflight_view(hv, ["db1"]) == {
@@ -105,4 +110,4 @@ def test_every_filter_is_registered():
     assert {"pilotstack_address", "pilotstack_addresses", "pilotstack_gcomm",
             "pilotstack_corosync_nodes", "pilotstack_bricks", "pilotstack_vip_cidr",
             "pilotstack_secret", "pilotstack_in_network",
-            "pilotstack_interface"} <= names
+            "pilotstack_interface", "pilotstack_missing_secrets"} <= names
