@@ -17,7 +17,9 @@ description:
   - I(forget) lists nodes to remove from the cluster (only nodes not in I(members) and not
     running); nothing is ever forgotten unless listed.
   - C(state=info) only reads; it returns the status and the problems that forbid a restart
-    (members not running, partitions, alarms).
+    (members not running, partitions, alarms, quorum queues that stopping a running member
+    would leave without a majority, from C(rabbitmq-diagnostics
+    check_if_node_is_quorum_critical) on every running member).
   - Why a custom module? community.rabbitmq has no cluster membership module; the rules live
     in C(module_utils/pilotstack_rabbitmq.py) as pure functions tested on recorded outputs.
 version_added: "0.1.0"
@@ -65,6 +67,15 @@ status:
   description: This node's parsed cluster status (nodes, running_nodes, partitions, alarms).
   type: dict
   returned: always
+quorum_critical:
+  description: state=info; per running member, the quorum queues stopping it would break.
+  type: dict
+  returned: state=info
+feature_flags_disabled:
+  description: Feature flags not enabled (all must be before an upgrade).
+  type: list
+  elements: str
+  returned: always
 problems:
   description: What forbids restarting a node now (empty when healthy).
   type: list
@@ -97,10 +108,12 @@ from ansible.module_utils.pilotstack_rabbitmq import (  # noqa: E402
     Refused,
     health,
     parse_cluster_status,
+    parse_quorum_critical,
     plan_join,
 )
 
 CTL = "rabbitmqctl"
+DIAG = "rabbitmq-diagnostics"
 
 
 def gather(run, me: str, members: list[str]) -> tuple[dict, dict[str, dict | None], int]:
@@ -151,9 +164,16 @@ def main() -> None:
 
     try:
         mine, statuses, queues = gather(run, me, p["members"])
+        disabled = sorted(k for k, v in mine["feature_flags"].items() if v != "enabled")
         if p["state"] == "info":
-            module.exit_json(changed=False, status=mine, problems=health(p["members"], mine),
-                             reasons=[], commands=commands)
+            critical = {}
+            for node in [m for m in p["members"] if m in mine["running_nodes"]]:
+                rc, out, err = run([DIAG, "-n", node, "-q", "check_if_node_is_quorum_critical",
+                                    "--formatter", "json"])
+                critical[node] = parse_quorum_critical(node, rc, out, err)
+            module.exit_json(changed=False, status=mine, quorum_critical=critical,
+                             problems=health(p["members"], mine, critical),
+                             feature_flags_disabled=disabled, reasons=[], commands=commands)
         decision = plan_join(me, p["members"], statuses, queues, p["allow_reset"],
                              departing=p["forget"])
     except Refused as exc:
@@ -180,6 +200,7 @@ def main() -> None:
         forgotten.append(node)
     module.exit_json(changed=changed or bool(forgotten), status=mine,
                      problems=health(p["members"], mine), forgotten=forgotten,
+                     feature_flags_disabled=disabled,
                      commands=commands, **decision)
 
 

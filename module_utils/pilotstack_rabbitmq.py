@@ -1,8 +1,8 @@
 """RabbitMQ cluster membership: parse what rabbitmqctl reports and decide, as pure functions.
 
 Formats are those of RabbitMQ 3.10.8 (Debian 12), recorded in tests/unit/fixtures/rabbitmq/.
-The membership module (issue 4, not written yet) will gather the CLI's output; every rule
-lives here so it is tested on recorded outputs without a broker.
+library/pilotstack_rabbitmq_cluster.py gathers the CLI's output; every rule lives here so it
+is tested on recorded outputs without a broker.
 """
 
 from __future__ import annotations
@@ -78,8 +78,32 @@ def plan_join(me: str, members: list[str], statuses: dict[str, dict | None],
                         f"{len(statuses[best]['nodes'])}: join it"]}
 
 
-def health(members: list[str], status: dict) -> list[str]:
-    """Problems that forbid restarting a node: returns [] when healthy."""
+def parse_quorum_critical(node: str, rc: int, out: str, err: str = "") -> list[str]:
+    """`rabbitmq-diagnostics -n NODE check_if_node_is_quorum_critical --formatter json` ->
+    the queues that would lose their quorum if NODE stopped ([] when none).
+
+    Exit 0: none. Exit 69 with {"result": "error", "queues": [...]}: those queues. Anything
+    else (node down, unknown output) cannot prove it safe: reported as a problem too.
+    """
+    if rc == 0:
+        return []
+    try:
+        data = json.loads(out)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and data.get("queues"):
+        return [q.get("readable_name") or f"queue '{q.get('name')}' in vhost "
+                f"'{q.get('virtual_host')}'" for q in data["queues"]]
+    return [f"unknown (check failed on {node}: {(err or out).strip()[:200]})"]
+
+
+def health(members: list[str], status: dict,
+           quorum_critical: dict[str, list[str]] | None = None) -> list[str]:
+    """Problems that forbid restarting a node: returns [] when healthy.
+
+    quorum_critical: per running node, the quorum queues that stopping it would leave
+    without a majority (parse_quorum_critical).
+    """
     problems = []
     down = [m for m in members if m not in status["running_nodes"]]
     if down:
@@ -88,4 +112,10 @@ def health(members: list[str], status: dict) -> list[str]:
         problems.append(f"network partitions: {status['partitions']}")
     if status["alarms"]:
         problems.append(f"alarms: {status['alarms']}")
+    for node, queues in (quorum_critical or {}).items():
+        if queues:
+            shown = ", ".join(queues[:5]) + (f" and {len(queues) - 5} more"
+                                             if len(queues) > 5 else "")
+            problems.append(f"stopping {node} would leave quorum queues without a "
+                            f"majority: {shown}")
     return problems

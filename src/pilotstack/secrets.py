@@ -80,6 +80,24 @@ def _refuse_if_tracked(path: Path) -> None:
                            "ignored: add it to .gitignore first (secrets never land in git)")
 
 
+def _decrypt(vault, vault_file: Path, pass_file: Path) -> dict:
+    if not vault_file.exists():
+        return {}
+    try:
+        plain = vault.decrypt(vault_file.read_bytes())
+    except Exception as exc:  # ansible raises AnsibleError subclasses
+        raise SecretsError(f"cannot decrypt {vault_file} with {pass_file}: {exc}") from exc
+    return (yaml.safe_load(plain) or {}).get("pilotstack_secrets") or {}
+
+
+def load(inventory: Path, password_file: Path | None = None) -> dict:
+    """The inventory's secrets (name -> value), read from its vault; {} when none yet."""
+    vault_file, pass_file = vault_paths(inventory.resolve(), password_file)
+    if not vault_file.exists():
+        return {}
+    return _decrypt(_vault(pass_file.read_bytes().strip()), vault_file, pass_file)
+
+
 def ensure(inventory: Path, password_file: Path | None = None) -> dict:
     """Add every missing secret; return {'added': [...], 'kept': [...], 'vault': path}."""
     inventory = inventory.resolve()
@@ -101,13 +119,7 @@ def ensure(inventory: Path, password_file: Path | None = None) -> dict:
     if not password:
         raise SecretsError(f"{pass_file} is empty")
     vault = _vault(password)
-    current: dict = {}
-    if vault_file.exists():
-        try:
-            plain = vault.decrypt(vault_file.read_bytes())
-        except Exception as exc:  # ansible raises AnsibleError subclasses
-            raise SecretsError(f"cannot decrypt {vault_file} with {pass_file}: {exc}") from exc
-        current = (yaml.safe_load(plain) or {}).get("pilotstack_secrets") or {}
+    current = _decrypt(vault, vault_file, pass_file)
     added, kept = [], []
     for entry in catalogue():
         if current.get(entry["name"]):

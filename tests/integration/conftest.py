@@ -147,3 +147,38 @@ def new_table(testbed, name: str) -> str:
         f'mysql -e "DROP TABLE IF EXISTS drill.{name}; CREATE TABLE drill.{name} '
         f'(id BIGINT PRIMARY KEY, node VARCHAR(16), at TIMESTAMP(6) DEFAULT NOW(6))"')
     return name
+
+
+@pytest.fixture(scope="session")
+def drill_mq(stack):
+    """An AMQP account for the messaging drills: vhost `drill` (quorum queues by default)
+    and a user with rights there only; a fresh random password per run."""
+    import secrets as pysecrets
+
+    from .mqdrill import wait_whole
+    creds = {"user": "pilotstack_drill", "password": pysecrets.token_hex(16)}
+    wait_whole(300)
+    stack.host("db1").check_output(
+        "(rabbitmqctl -q list_vhosts name | grep -qx drill || "
+        " rabbitmqctl -q add_vhost drill --default-queue-type quorum) && "
+        f"(rabbitmqctl -q delete_user {creds['user']} >/dev/null 2>&1 || true) && "
+        f"rabbitmqctl -q add_user {creds['user']} {creds['password']} >/dev/null && "
+        f"rabbitmqctl -q set_permissions -p drill {creds['user']} '.*' '.*' '.*'")
+    return creds
+
+
+def new_queue(creds: dict, name: str, host: str = "db1") -> str:
+    """A fresh quorum queue in the drill vhost (deleted first if a run left it), once the
+    cluster is whole."""
+    import pika
+
+    from .mqdrill import params, wait_whole
+    wait_whole(300)
+    conn = pika.BlockingConnection(params(host, creds))
+    try:
+        channel = conn.channel()
+        channel.queue_delete(name)
+        channel.queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
+    finally:
+        conn.close()
+    return name

@@ -98,8 +98,9 @@ class Ctl:
     """Answers rabbitmqctl like the brokers did; records every argv."""
 
     def __init__(self, local: str, peers: dict[str, str | None], queues: int = 0,
-                 fail: str | None = None):
+                 fail: str | None = None, critical: str | None = None):
         self.local, self.peers, self.queues, self.fail, self.calls = local, peers, queues, fail, []
+        self.critical = critical  # the node whose quorum-critical check reports a queue
 
     def __call__(self, argv):
         self.calls.append(argv)
@@ -111,6 +112,10 @@ class Ctl:
                 return (69, "", "unable to perform an operation on node") if name is None \
                     else (0, _json(name), "")
             return 0, _json(self.local), ""
+        if "check_if_node_is_quorum_critical" in argv:
+            if argv[argv.index("-n") + 1] == self.critical:
+                return 69, CRITICAL, ""
+            return 0, "", ""
         if "list_vhosts" in argv:
             return 0, '[\n{"name":"/"}\n]\n', ""
         if "list_queues" in argv:
@@ -128,6 +133,16 @@ def _json(name: str) -> str:
 
 
 ARGS = {"members": MEMBERS, "node": "rabbit@db3"}
+CRITICAL = (FIXTURES / "rabbitmq-3.10-quorum_critical-db1.json").read_text()
+
+
+def test_quorum_critical_parsing():
+    assert rmq.parse_quorum_critical("rabbit@db1", 0, "") == []
+    assert rmq.parse_quorum_critical("rabbit@db1", 69, CRITICAL) == [
+        "queue 'probe' in vhost 'nova'"]
+    # a check that could not run proves nothing: it is a problem too
+    unknown = rmq.parse_quorum_critical("rabbit@db1", 69, "", "unable to connect to node")
+    assert unknown == ["unknown (check failed on rabbit@db1: unable to connect to node)"]
 
 
 def test_module_joins_once_and_says_what_it_ran():
@@ -168,6 +183,18 @@ def test_module_info_reads_only():
     result = run_module(MOD, dict(ARGS, state="info"), run_command=ctl)
     assert result["changed"] is False and result["problems"] == ["not running: rabbit@db3"]
     assert all(c[1] in ("-q", "-n") for c in ctl.calls)
+    # only running members are asked whether stopping them would break a quorum queue
+    asked = [c[2] for c in ctl.calls if "check_if_node_is_quorum_critical" in c]
+    assert asked == ["rabbit@db1", "rabbit@db2"]
+
+
+def test_module_info_names_quorum_critical_members():
+    ctl = Ctl("three", {"rabbit@db1": "three", "rabbit@db2": "three"}, critical="rabbit@db1")
+    result = run_module(MOD, dict(ARGS, state="info"), run_command=ctl)
+    assert result["quorum_critical"]["rabbit@db1"] == ["queue 'probe' in vhost 'nova'"]
+    assert result["problems"] == ["stopping rabbit@db1 would leave quorum queues without a "
+                                  "majority: queue 'probe' in vhost 'nova'"]
+    assert result["feature_flags_disabled"] == []
 
 
 def test_module_forgets_only_listed_departed_nodes():

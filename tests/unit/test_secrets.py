@@ -29,6 +29,15 @@ def _decrypt(vault_file, pass_file) -> dict:
     return yaml.safe_load(vault.decrypt(vault_file.read_bytes()))["pilotstack_secrets"]
 
 
+def test_load_reads_what_ensure_wrote(tmp_path):
+    assert secrets.load(tmp_path) == {}
+    secrets.ensure(tmp_path)
+    loaded = secrets.load(tmp_path)
+    assert loaded == _decrypt(tmp_path / "group_vars" / "all" / "secrets.vault.yml",
+                              tmp_path / ".vault_pass")
+    assert len(loaded["nova_rabbitmq_password"]) == 32
+
+
 def test_ensure_generates_then_never_overwrites(tmp_path):
     first = secrets.ensure(tmp_path)
     names = {e["name"] for e in secrets.catalogue()}

@@ -17,6 +17,8 @@ SUITE = "bookworm"
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt",
     "iproute2", "iputils-ping", "procps", "ca-certificates", "less", "netbase",
+    # fault drills cut the network between nodes (silently dropped packets)
+    "nftables",
 ]
 
 

@@ -1,0 +1,266 @@
+"""Fault-drill tools for the messaging tier: an AMQP publisher with publisher confirms and a
+consumer with manual acks, each reconnecting to the next node when its connection fails,
+and the counts of what survived.
+
+A message is confirmed when the broker acknowledged it (basic.ack in confirm mode: for a
+quorum queue, a majority of its members wrote it). A message whose confirm never came is
+published again after the reconnect, with the same id (at-least-once, as a real client
+does), so a consumer may see it twice: that is counted as a duplicate, not a loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pika
+import pika.exceptions
+
+NODES = {"db1": "10.213.10.21", "db2": "10.213.10.22", "db3": "10.213.10.23"}
+VHOST = "drill"
+
+# pika logs every failed connection attempt at ERROR: the drills cause them on purpose.
+logging.getLogger("pika").setLevel(logging.CRITICAL)
+
+
+def params(host: str, creds: dict) -> pika.ConnectionParameters:
+    # heartbeat 2 s: a client notices a silent node in ~4 s (pika closes after 2 missed
+    # heartbeat intervals); connection attempts give up after 2 s.
+    return pika.ConnectionParameters(
+        host=NODES[host], virtual_host=VHOST,
+        credentials=pika.PlainCredentials(creds["user"], creds["password"]),
+        heartbeat=2, blocked_connection_timeout=10, socket_timeout=2, stack_timeout=4,
+        connection_attempts=1)
+
+
+def container(host: str) -> str:
+    return f"pstb-{host}"
+
+
+def on_node(host: str, command: str, check: bool = True) -> str:
+    """Runs a command in the node's container (works while its network is cut)."""
+    proc = subprocess.run(["docker", "exec", container(host), "sh", "-c", command],
+                          capture_output=True, text=True, timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{host}: {command}: {proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+class _Client(threading.Thread):
+    def __init__(self, creds: dict, queue: str, hosts: list[str]):
+        super().__init__(daemon=True)
+        self.creds, self.queue, self.hosts = creds, queue, list(hosts)
+        self.stop_event = threading.Event()
+        self.reconnects = 0
+        self.connected_to: list[tuple[float, str]] = []
+        self._next = 0
+
+    def connect(self):
+        """The next node in the list that accepts a connection (round robin)."""
+        while not self.stop_event.is_set():
+            host = self.hosts[self._next % len(self.hosts)]
+            self._next += 1
+            try:
+                conn = pika.BlockingConnection(params(host, self.creds))
+                self.connected_to.append((time.monotonic(), host))
+                return conn
+            except (pika.exceptions.AMQPError, OSError):
+                time.sleep(0.1)
+        return None
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(30)
+        return self
+
+
+class Publisher(_Client):
+    """Publishes persistent messages numbered 1, 2, ... to the queue (default exchange,
+    mandatory), one at a time, each waiting for its confirm."""
+
+    def __init__(self, creds: dict, queue: str, hosts: list[str]):
+        super().__init__(creds, queue, hosts)
+        self.confirmed: list[tuple[int, float]] = []
+        self.republished = 0
+        self.next_id = 1
+
+    def run(self):
+        conn = None
+        while not self.stop_event.is_set():
+            try:
+                if conn is None:
+                    conn = self.connect()
+                    if conn is None:
+                        return
+                    channel = conn.channel()
+                    channel.confirm_delivery()
+                channel.basic_publish(
+                    exchange="", routing_key=self.queue, body=str(self.next_id).encode(),
+                    properties=pika.BasicProperties(delivery_mode=2), mandatory=True)
+                self.confirmed.append((self.next_id, time.monotonic()))
+                self.next_id += 1
+            except (pika.exceptions.AMQPError, OSError, AttributeError):
+                # no confirm: the same id goes again on the next connection
+                self.republished += 1
+                self.reconnects += 1
+                _close(conn)
+                conn = None
+                time.sleep(0.05)
+        _close(conn)
+
+    def max_gap(self, since: float, until: float | None = None) -> float:
+        """Longest time without a confirm between `since` and `until` (default: the last
+        confirm): how long publishing stalled."""
+        until = until if until is not None else (self.confirmed[-1][1] if self.confirmed
+                                                 else since)
+        times = [since] + [t for _, t in self.confirmed if since < t <= until] + [until]
+        return max(b - a for a, b in zip(times, times[1:], strict=False))
+
+    def resumed_after(self, since: float) -> float:
+        """Seconds from `since` until the first confirm that followed the longest stall."""
+        times = [since] + [t for _, t in self.confirmed if t > since]
+        if len(times) < 2:
+            return float("inf")
+        gaps = [(b - a, b) for a, b in zip(times, times[1:], strict=False)]
+        _, end = max(gaps)
+        return end - since
+
+
+class Consumer(_Client):
+    """Consumes with manual acks (prefetch 100): records each delivery, then acks it."""
+
+    def __init__(self, creds: dict, queue: str, hosts: list[str]):
+        super().__init__(creds, queue, hosts)
+        self.received: list[int] = []
+        self.last_delivery = time.monotonic()
+
+    def run(self):
+        conn = None
+        while not self.stop_event.is_set():
+            try:
+                if conn is None:
+                    conn = self.connect()
+                    if conn is None:
+                        return
+                    channel = conn.channel()
+                    channel.basic_qos(prefetch_count=100)
+                for method, _props, body in channel.consume(self.queue, inactivity_timeout=0.5):
+                    if self.stop_event.is_set():
+                        break
+                    if method is None:
+                        continue
+                    self.received.append(int(body))
+                    self.last_delivery = time.monotonic()
+                    channel.basic_ack(method.delivery_tag)
+                _close(conn)
+                conn = None
+            except (pika.exceptions.AMQPError, OSError, AttributeError):
+                self.reconnects += 1
+                _close(conn)
+                conn = None
+                time.sleep(0.05)
+        _close(conn)
+
+    def drain(self, publisher: Publisher, timeout: float = 120) -> None:
+        """Waits until every confirmed message arrived or deliveries stop for 10 s."""
+        deadline = time.monotonic() + timeout
+        want = {i for i, _ in publisher.confirmed}
+        while time.monotonic() < deadline:
+            if want <= set(self.received):
+                return
+            if time.monotonic() - self.last_delivery > 10:
+                return
+            time.sleep(0.5)
+
+
+def _close(conn) -> None:
+    if conn is None:
+        return
+    with contextlib.suppress(Exception):  # the connection may already be gone
+        conn.close()
+
+
+@dataclass
+class Tally:
+    confirmed: int
+    lost: list[int]
+    duplicates: int
+    received: int
+    republished: int
+    extra: dict = field(default_factory=dict)
+
+    def line(self) -> str:
+        return (f"{len(self.lost)} lost of {self.confirmed} confirmed, "
+                f"{self.duplicates} duplicates delivered")
+
+
+def tally(publisher: Publisher, consumer: Consumer) -> Tally:
+    counts = Counter(consumer.received)
+    confirmed = [i for i, _ in publisher.confirmed]
+    lost = [i for i in confirmed if i not in counts]
+    duplicates = sum(c - 1 for c in counts.values())
+    return Tally(len(confirmed), lost, duplicates, len(consumer.received),
+                 publisher.republished)
+
+
+def leader(queue: str, ask: str = "db1") -> str:
+    """The node holding the quorum queue's leader, asked of `ask`."""
+    out = on_node(ask, f"rabbitmqctl -q list_queues -p {VHOST} name leader --no-table-headers")
+    for line in out.splitlines():
+        name, _, node = line.partition("\t")
+        if name == queue:
+            return node.strip().removeprefix("rabbit@")
+    raise AssertionError(f"queue {queue} not found: {out}")
+
+
+def members(queue: str, ask: str = "db1") -> list[str]:
+    out = on_node(ask, f"rabbitmqctl -q list_queues -p {VHOST} name members --formatter json")
+    import json
+    for q in json.loads(out):
+        if q["name"] == queue:
+            return sorted(m.removeprefix("rabbit@") for m in q["members"])
+    raise AssertionError(f"queue {queue} not found: {out}")
+
+
+def cluster_whole(ask: str) -> bool:
+    """Every node running, no partition, as `ask` sees it."""
+    import json
+    proc = subprocess.run(["docker", "exec", container(ask), "rabbitmqctl", "-q",
+                           "cluster_status", "--formatter", "json"],
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        return False
+    st = json.loads(proc.stdout)
+    running = sorted(st.get("running_nodes") or [])
+    partitions = st.get("partitions") or {}
+    return running == [f"rabbit@{h}" for h in NODES] and not any(partitions.values())
+
+
+def wait_whole(timeout: float = 300) -> float:
+    """Seconds until all three nodes agree the cluster is whole (fails after timeout)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if all(cluster_whole(h) for h in NODES):
+            return time.monotonic() - start
+        time.sleep(1)
+    raise AssertionError(f"RabbitMQ cluster not whole after {timeout} s")
+
+
+def cut(host: str, peers: list[str]) -> None:
+    """Drops every packet between `host` and `peers` in both directions, silently (nftables
+    in the host's own network namespace; its clients still reach it)."""
+    addrs = ", ".join(NODES[p] for p in peers)
+    on_node(host, "nft add table inet drill && "
+                  "nft add chain inet drill in '{ type filter hook input priority -10; }' && "
+                  "nft add chain inet drill out '{ type filter hook output priority -10; }' && "
+                  f"nft add rule inet drill in ip saddr '{{ {addrs} }}' drop && "
+                  f"nft add rule inet drill out ip daddr '{{ {addrs} }}' drop")
+
+
+def heal(host: str) -> None:
+    on_node(host, "nft delete table inet drill", check=False)
