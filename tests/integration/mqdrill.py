@@ -80,11 +80,14 @@ class _Client(threading.Thread):
 
 
 class Publisher(_Client):
-    """Publishes persistent messages numbered 1, 2, ... to the queue (default exchange,
-    mandatory), one at a time, each waiting for its confirm."""
+    """Publishes persistent messages numbered 1, 2, ... to the queue (default exchange, or
+    `exchange` with `routing_key`; mandatory), one at a time, each waiting for its confirm."""
 
-    def __init__(self, creds: dict, queue: str, hosts: list[str]):
+    def __init__(self, creds: dict, queue: str, hosts: list[str], exchange: str = "",
+                 routing_key: str | None = None):
         super().__init__(creds, queue, hosts)
+        self.exchange = exchange
+        self.routing_key = routing_key if routing_key is not None else queue
         self.confirmed: list[tuple[int, float]] = []
         self.republished = 0
         self.next_id = 1
@@ -100,7 +103,8 @@ class Publisher(_Client):
                     channel = conn.channel()
                     channel.confirm_delivery()
                 channel.basic_publish(
-                    exchange="", routing_key=self.queue, body=str(self.next_id).encode(),
+                    exchange=self.exchange, routing_key=self.routing_key,
+                    body=str(self.next_id).encode(),
                     properties=pika.BasicProperties(delivery_mode=2), mandatory=True)
                 self.confirmed.append((self.next_id, time.monotonic()))
                 self.next_id += 1
