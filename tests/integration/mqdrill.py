@@ -78,6 +78,35 @@ class _Client(threading.Thread):
         self.join(30)
         return self
 
+    def run(self):
+        """Connect, set the channel up, repeat step(); on any failure reconnect."""
+        conn = channel = None
+        while not self.stop_event.is_set():
+            try:
+                if conn is None:
+                    conn = self.connect()
+                    if conn is None:
+                        return
+                    channel = conn.channel()
+                    self.setup(channel)
+                self.step(channel)
+            except (pika.exceptions.AMQPError, OSError, AttributeError):
+                self.failed()
+                self.reconnects += 1
+                _close(conn)
+                conn = None
+                time.sleep(0.05)
+        _close(conn)
+
+    def setup(self, channel) -> None:
+        raise NotImplementedError
+
+    def step(self, channel) -> None:
+        raise NotImplementedError
+
+    def failed(self) -> None:
+        """The connection or channel failed during step()."""
+
 
 class Publisher(_Client):
     """Publishes persistent messages numbered 1, 2, ... to the queue (default exchange, or
@@ -92,30 +121,19 @@ class Publisher(_Client):
         self.republished = 0
         self.next_id = 1
 
-    def run(self):
-        conn = None
-        while not self.stop_event.is_set():
-            try:
-                if conn is None:
-                    conn = self.connect()
-                    if conn is None:
-                        return
-                    channel = conn.channel()
-                    channel.confirm_delivery()
-                channel.basic_publish(
-                    exchange=self.exchange, routing_key=self.routing_key,
-                    body=str(self.next_id).encode(),
-                    properties=pika.BasicProperties(delivery_mode=2), mandatory=True)
-                self.confirmed.append((self.next_id, time.monotonic()))
-                self.next_id += 1
-            except (pika.exceptions.AMQPError, OSError, AttributeError):
-                # no confirm: the same id goes again on the next connection
-                self.republished += 1
-                self.reconnects += 1
-                _close(conn)
-                conn = None
-                time.sleep(0.05)
-        _close(conn)
+    def setup(self, channel) -> None:
+        channel.confirm_delivery()
+
+    def step(self, channel) -> None:
+        channel.basic_publish(
+            exchange=self.exchange, routing_key=self.routing_key,
+            body=str(self.next_id).encode(),
+            properties=pika.BasicProperties(delivery_mode=2), mandatory=True)
+        self.confirmed.append((self.next_id, time.monotonic()))
+        self.next_id += 1
+
+    def failed(self) -> None:
+        self.republished += 1  # no confirm: the same id goes again on the next connection
 
     def max_gap(self, since: float, until: float | None = None) -> float:
         """Longest time without a confirm between `since` and `until` (default: the last
@@ -143,32 +161,20 @@ class Consumer(_Client):
         self.received: list[int] = []
         self.last_delivery = time.monotonic()
 
-    def run(self):
-        conn = None
-        while not self.stop_event.is_set():
-            try:
-                if conn is None:
-                    conn = self.connect()
-                    if conn is None:
-                        return
-                    channel = conn.channel()
-                    channel.basic_qos(prefetch_count=100)
-                for method, _props, body in channel.consume(self.queue, inactivity_timeout=0.5):
-                    if self.stop_event.is_set():
-                        break
-                    if method is None:
-                        continue
-                    self.received.append(int(body))
-                    self.last_delivery = time.monotonic()
-                    channel.basic_ack(method.delivery_tag)
-                _close(conn)
-                conn = None
-            except (pika.exceptions.AMQPError, OSError, AttributeError):
-                self.reconnects += 1
-                _close(conn)
-                conn = None
-                time.sleep(0.05)
-        _close(conn)
+    def setup(self, channel) -> None:
+        channel.basic_qos(prefetch_count=100)
+
+    def step(self, channel) -> None:
+        for method, _props, body in channel.consume(self.queue, inactivity_timeout=0.5):
+            if self.stop_event.is_set():
+                return
+            if method is None:
+                continue
+            self.received.append(int(body))
+            self.last_delivery = time.monotonic()
+            channel.basic_ack(method.delivery_tag)
+        # the broker cancelled the consumer (its queue was deleted): subscribe again
+        raise pika.exceptions.AMQPError("consumer cancelled by the broker")
 
     def drain(self, publisher: Publisher, timeout: float = 120) -> None:
         """Waits until every confirmed message arrived or deliveries stop for 10 s."""

@@ -34,6 +34,19 @@ def run_clients(creds, queue, pub_hosts, con_hosts):
     return (Publisher(creds, queue, pub_hosts), Consumer(creds, queue, con_hosts))
 
 
+def clients_on_the_leader(creds, name: str):
+    """A fresh queue; a publisher connected to the node holding its leader and a consumer
+    on the others, both running for 3 s. Returns (queue, victim, rest, publisher, consumer)."""
+    queue = new_queue(creds, name)
+    victim = leader(queue)
+    rest = others(victim)
+    publisher, consumer = run_clients(creds, queue, [victim, *rest], rest)
+    publisher.start()
+    consumer.start()
+    time.sleep(3)
+    return queue, victim, rest, publisher, consumer
+
+
 def finish(publisher, consumer, label: str):
     publisher.stop()
     consumer.drain(publisher)
@@ -48,13 +61,7 @@ def finish(publisher, consumer, label: str):
 def test_drill_leader_node_killed(stack, drill_mq):
     """SIGKILL of the RabbitMQ VM on the node holding the queue's leader, with the publisher
     connected to that very node; the node stays down until publishing has resumed."""
-    queue = new_queue(drill_mq, "drill-kill")
-    victim = leader(queue)
-    rest = others(victim)
-    publisher, consumer = run_clients(drill_mq, queue, [victim, *rest], rest)
-    publisher.start()
-    consumer.start()
-    time.sleep(3)
+    queue, victim, rest, publisher, consumer = clients_on_the_leader(drill_mq, "drill-kill")
     fault = time.monotonic()
     # killed, and kept down (systemd would restart it after 10 s)
     on_node(victim, "pkill -KILL -x beam.smp; systemctl stop rabbitmq-server")
@@ -78,13 +85,7 @@ def test_drill_leader_node_silent(stack, drill_mq):
     """The RabbitMQ VM on the leader's node is frozen (SIGSTOP) for 40 s: no crash, no
     closed socket, just silence; the publisher is connected to that node. Then it thaws and
     must be back in the cluster without a manual step."""
-    queue = new_queue(drill_mq, "drill-silent")
-    victim = leader(queue)
-    rest = others(victim)
-    publisher, consumer = run_clients(drill_mq, queue, [victim, *rest], rest)
-    publisher.start()
-    consumer.start()
-    time.sleep(3)
+    queue, victim, rest, publisher, consumer = clients_on_the_leader(drill_mq, "drill-silent")
     fault = time.monotonic()
     on_node(victim, "pkill -STOP -x beam.smp")
     try:
