@@ -109,7 +109,6 @@ class Api:
     def __init__(self, base: str, user: str, password: str, vhost: str):
         self.base = base.rstrip("/") + "/api"
         self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-        self.vhost = vhost
         self.v = quote(vhost, safe="")
 
     def call(self, method: str, path: str, body=None, ok=(200, 201, 204)):
@@ -216,37 +215,45 @@ def empty_then_delete(api: Api, counts, src: str, dst: str, deadline: float,
         time.sleep(0.2)
 
 
+def declare_quorum(api: Api, name: str, source: dict) -> None:
+    """Declares `name` as a quorum queue with the arguments of `source`; a client that
+    re-declared it as a classic queue in the meantime is named as the cause."""
+    try:
+        api.declare(name, quorum_arguments(source))
+    except RuntimeError:
+        if (api.queue(name) or {}).get("type") == "classic":
+            raise RuntimeError(
+                f"{name} came back as a classic queue: its clients declare it themselves; "
+                "configure them for quorum queues (oslo.messaging: rabbit_quorum_queue = "
+                "true) and run this again") from None
+        raise
+
+
 def migrate(api: Api, counts, name: str, timeout: int) -> dict:
     temp = name + TEMP_SUFFIX
     deadline = time.monotonic() + timeout
     log: list[str] = []
     result = {"queue": name, "steps": log, "absent_seconds": None}
-    for _attempt in range(3):
-        queue, tmp = api.queue(name), api.queue(temp)
-        st = stage(queue, tmp)
-        if st == "done":
-            return result
-        if st == "move_out":
-            api.declare(temp, quorum_arguments(queue))
-            copy_bindings(api, name, temp)
-            drop_bindings(api, name)
-            log.append(f"bindings moved to {temp}")
-            gone = empty_then_delete(api, counts, name, temp, deadline, log)
-            api.declare(name, quorum_arguments(queue))
-            result["absent_seconds"] = round(time.monotonic() - gone, 3)
-            log.append(f"{name} declared again as a quorum queue")
-        elif queue is None:
-            api.declare(name, quorum_arguments(tmp))
-        elif queue.get("type") == "classic":
-            continue
-        copy_bindings(api, temp, name)
-        drop_bindings(api, temp)
-        log.append(f"bindings back on {name}")
-        empty_then_delete(api, counts, temp, name, deadline, log)
+    queue, tmp = api.queue(name), api.queue(temp)
+    st = stage(queue, tmp)
+    if st == "done":
         return result
-    raise RuntimeError(f"{name} keeps coming back as a classic queue: its clients declare it "
-                       "themselves; configure them for quorum queues (oslo.messaging: "
-                       "rabbit_quorum_queue = true) and run this again")
+    if st == "move_out":
+        api.declare(temp, quorum_arguments(queue))
+        copy_bindings(api, name, temp)
+        drop_bindings(api, name)
+        log.append(f"bindings moved to {temp}")
+        gone = empty_then_delete(api, counts, name, temp, deadline, log)
+        declare_quorum(api, name, queue)
+        result["absent_seconds"] = round(time.monotonic() - gone, 3)
+        log.append(f"{name} declared again as a quorum queue")
+    elif queue is None:  # resumed after the delete: declare it from the parked twin
+        declare_quorum(api, name, tmp)
+    copy_bindings(api, temp, name)
+    drop_bindings(api, temp)
+    log.append(f"bindings back on {name}")
+    empty_then_delete(api, counts, temp, name, deadline, log)
+    return result
 
 
 def main() -> None:
