@@ -68,6 +68,27 @@ def pilotstack_in_network(address, cidr) -> bool:
         return False
 
 
+def pilotstack_auth_allow(addresses, cidr) -> str:
+    """GlusterFS auth.allow from client and server addresses: each must lie inside the
+    network the volume is served on (a typo would otherwise open or close a volume
+    silently); sorted, unique, comma-separated."""
+    net = netaddr.IPNetwork(str(cidr))
+    seen = []
+    for addr in addresses:
+        try:
+            ip = netaddr.IPAddress(str(addr))
+        except (netaddr.AddrFormatError, ValueError) as exc:
+            raise AnsibleFilterError(f"auth.allow: {addr!r} is not an IP address") from exc
+        if ip not in net:
+            raise AnsibleFilterError(f"auth.allow: {ip} is outside {net}, the network the "
+                                     "volumes are served on")
+        if ip not in seen:
+            seen.append(ip)
+    if not seen:
+        raise AnsibleFilterError("auth.allow: no address: the volume would be open to all")
+    return ",".join(str(ip) for ip in sorted(seen))
+
+
 def pilotstack_prefixlen(cidr) -> int:
     return netaddr.IPNetwork(str(cidr)).prefixlen
 

@@ -258,7 +258,27 @@ def wait_whole(timeout: float = 300) -> float:
         if all(cluster_whole(h) for h in NODES):
             return time.monotonic() - start
         time.sleep(1)
-    raise AssertionError(f"RabbitMQ cluster not whole after {timeout} s")
+    raise AssertionError(f"RabbitMQ cluster not whole after {timeout} s:\n" + diagnose())
+
+
+def diagnose() -> str:
+    """What each node reports, for a failed drill's message: cluster view, drill network
+    cuts left in place, the partition guard's last words."""
+    import json
+    lines = []
+    for host in NODES:
+        raw = on_node(host, "rabbitmqctl -q cluster_status --formatter json 2>&1", check=False)
+        try:
+            st = json.loads(raw)
+            view = f"running {st.get('running_nodes')} partitions {st.get('partitions')}"
+        except ValueError:
+            view = raw.strip()[:200]
+        tables = on_node(host, "nft list tables 2>&1", check=False).strip() or "-"
+        guard = on_node(host, "journalctl -u pilotstack-rabbitmq-partition-guard -n 200 "
+                              "--no-pager -o cat 2>&1", check=False).splitlines()
+        said = [line for line in guard if "partition-guard" not in line][-3:]
+        lines.append(f"{host}: {view}; nft: {tables}; guard: {said or '-'}")
+    return "\n".join(lines)
 
 
 def cut(host: str, peers: list[str]) -> None:
@@ -274,3 +294,5 @@ def cut(host: str, peers: list[str]) -> None:
 
 def heal(host: str) -> None:
     on_node(host, "nft delete table inet drill", check=False)
+    tables = on_node(host, "nft list tables", check=False)
+    assert "drill" not in tables, f"{host}: the drill's network cut is still there: {tables}"

@@ -158,8 +158,11 @@ def test_a_changed_setting_reaches_running_nodes_one_at_a_time(stack):
 # --- inputs that must be refused before any node is touched -----------------------------
 
 def _boot_ids() -> dict[str, str]:
-    """Each node's Erlang VM process: another one after a restart."""
-    return {h: on_node(h, "pidof beam.smp").strip() for h in HOSTS}
+    """Each node's server process (systemd's main PID): another one after a restart. Not
+    `pidof beam.smp`: every rabbitmqctl (the partition guard's timer runs one each 15 s) is
+    a beam.smp of its own."""
+    return {h: on_node(h, "systemctl show -p MainPID --value rabbitmq-server").strip()
+            for h in HOSTS}
 
 
 @pytest.mark.parametrize("case", ["cookie mismatch on db3", "db3 not resolvable on db2"])

@@ -35,7 +35,7 @@ def status(name: str) -> dict:
     ("three", "rabbit@db1", "none", "no partition"),
     ("one-down", "rabbit@db1", "none", "no partition"),
     # the thawed node runs alone: it is the one to restart
-    ("thawed-db1", "rabbit@db1", "restart", "runs with 1 of 3 nodes, not a majority"),
+    ("thawed-db1", "rabbit@db1", "restart", "cut from 2 of 3 nodes, the minority side"),
     # the majority side waits for it
     ("thawed-db2", "rabbit@db2", "none", "runs with a majority (2 of 3)"),
     # a node that pause_minority paused is not running: RabbitMQ brings it back itself
@@ -44,6 +44,19 @@ def status(name: str) -> dict:
 def test_only_a_running_minority_restarts(name, me, action, why):
     got, reason = guard.decide(status(name), me)
     assert got == action and why in reason, reason
+
+
+def test_a_minority_record_restarts_even_when_every_node_runs_again():
+    """After the links come back a node may list every node as running while its own
+    partition record still says it was cut from the other two: it is the minority side.
+    (running_nodes edited from the recorded thawed-db1 output.)"""
+    st = status("thawed-db1")
+    st["running_nodes"] = ["rabbit@db1", "rabbit@db2", "rabbit@db3"]
+    got, reason = guard.decide(st, "rabbit@db1")
+    assert got == "restart" and "cut from 2 of 3 nodes" in reason, reason
+    st = status("thawed-db2")
+    st["running_nodes"] = ["rabbit@db1", "rabbit@db2", "rabbit@db3"]
+    assert guard.decide(st, "rabbit@db2")[0] == "none"
 
 
 def test_main_restarts_once_per_hold(tmp_path, monkeypatch):
