@@ -63,10 +63,9 @@ from ansible.module_utils.pilotstack_gluster import (  # noqa: E402
     parse_pool,
     parse_volume_info,
     parse_volume_status,
+    read_xml,
     volume_health,
 )
-
-GLUSTER = ["gluster", "--mode=script"]
 
 
 def main() -> None:
@@ -76,7 +75,7 @@ def main() -> None:
     )
 
     def read(*args: str) -> str:
-        return module.run_command([*GLUSTER, *args, "--xml"])[1]
+        return read_xml(module, *args)
 
     try:
         peers = parse_pool(read("pool", "list"))

@@ -68,7 +68,13 @@ import socket  # noqa: E402
 import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.pilotstack_gluster import CliError, parse_peer_status  # noqa: E402
+from ansible.module_utils.pilotstack_gluster import (  # noqa: E402
+    GLUSTER,
+    CliError,
+    change,
+    parse_peer_status,
+    read_xml,
+)
 
 
 def main() -> None:
@@ -84,12 +90,10 @@ def main() -> None:
     commands: list[list[str]] = []
 
     def peers() -> list[dict]:
-        rc, out, err = module.run_command(["gluster", "--mode=script", "peer", "status",
-                                           "--xml"])
         try:
-            return parse_peer_status(out)
+            return parse_peer_status(read_xml(module, "peer", "status"))
         except CliError as exc:
-            module.fail_json(msg=f"gluster peer status failed: {exc} {err}".strip())
+            module.fail_json(msg=f"gluster peer status failed: {exc}")
 
     def known(p: dict) -> set[str]:
         return set(p["hostnames"])
@@ -113,14 +117,7 @@ def main() -> None:
                               "to the inventory"), peers=current, commands=[])
     missing = [m for m in members if m != me and not any(m in known(p) for p in current)]
     for member in missing:
-        argv = ["gluster", "--mode=script", "peer", "probe", member]
-        commands.append(argv)
-        if module.check_mode:
-            continue
-        rc, out, err = module.run_command(argv)
-        if rc != 0:
-            module.fail_json(msg=f"peer probe {member} failed: {(err or out).strip()}",
-                             commands=commands)
+        change(module, [*GLUSTER, "peer", "probe", member], commands)
     deadline = time.monotonic() + module.params["timeout"]
     while not module.check_mode:
         current = peers()

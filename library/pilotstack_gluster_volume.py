@@ -94,16 +94,17 @@ volume:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.pilotstack_gluster import (  # noqa: E402
+    GLUSTER,
     CliError,
     Refused,
+    change,
     parse_heal_summary,
     parse_volume_info,
     parse_volume_status,
     plan_volume,
+    read_xml,
     volume_health,
 )
-
-GLUSTER = ["gluster", "--mode=script"]
 
 
 def main() -> None:
@@ -126,8 +127,7 @@ def main() -> None:
     ran: list[list[str]] = []
 
     def read(*args: str) -> str:
-        rc, out, err = module.run_command([*GLUSTER, "volume", *args, "--xml"])
-        return out
+        return read_xml(module, "volume", *args)
 
     def info() -> dict | None:
         out = read("info", name)
@@ -139,17 +139,8 @@ def main() -> None:
             module.fail_json(msg=f"gluster volume info {name}: {exc}")
 
     def execute(argv: list[str]) -> None:
-        """The one gate for changes: check mode records, never runs."""
-        full = [*GLUSTER, "volume", *argv]
-        if p["force"] and argv[0] in ("create", "add-brick"):
-            full.append("force")
-        ran.append(full)
-        if module.check_mode:
-            return
-        rc, out, err = module.run_command(full)
-        if rc != 0:
-            module.fail_json(msg=f"{' '.join(full)} failed: {(err or out).strip()}",
-                             commands=ran)
+        force = ["force"] if p["force"] and argv[0] in ("create", "add-brick") else []
+        change(module, [*GLUSTER, "volume", *argv, *force], ran)
 
     before = info()
     healthy = None

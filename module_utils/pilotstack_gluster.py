@@ -9,6 +9,25 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+GLUSTER = ["gluster", "--mode=script"]
+
+
+def read_xml(module, *args: str) -> str:
+    """Output of a read-only `gluster ... --xml` command (parse it: errors are inside)."""
+    return module.run_command([*GLUSTER, *args, "--xml"])[1]
+
+
+def change(module, argv: list[str], ran: list[list[str]]) -> None:
+    """The one gate for changes: records argv in `ran`; runs it unless in check mode;
+    a failure ends the module with every command run so far."""
+    ran.append(argv)
+    if module.check_mode:
+        return
+    rc, out, err = module.run_command(argv)
+    if rc != 0:
+        module.fail_json(msg=f"{' '.join(argv)} failed: {(err or out).strip()}",
+                         commands=ran)
+
 
 class Refused(Exception):
     """A change that cannot be proven safe; .reasons says why and how to proceed."""
