@@ -168,6 +168,21 @@ def split_brain(volume: str, ask: str = "st1") -> int:
     return sum(b["split_brain"] or 0 for b in heal_summary(volume, ask).values())
 
 
+CLIENTS = ("ctl1", "ctl2", "cmp1", "cmp2")
+
+
+def ping_timeouts() -> list[str]:
+    """Every "has not responded in the last N seconds, disconnecting" line that GlusterFS's
+    clients wrote since the tier was deployed: the FUSE mounts' logs on the client hosts
+    and the self-heal daemons' on the servers. Each names the silent server's address."""
+    lines = []
+    for host in (*CLIENTS, *SERVERS):
+        out = on_node(host, "cat /var/log/glusterfs/*.log 2>/dev/null | "
+                            "grep 'has not responded in the last' || true", check=False)
+        lines += [f"{host}: {line}" for line in out.splitlines() if line.strip()]
+    return lines
+
+
 def power_off(host: str) -> None:
     docker("kill", container(host))
 

@@ -59,7 +59,7 @@ def test_volumes_are_started_1_x_3_with_quorum_and_their_clients_only():
         opts = {o.findtext("name"): o.findtext("value") for o in vol.iter("option")}
         assert opts["cluster.quorum-type"] == "auto"
         assert opts["cluster.server-quorum-type"] == "server"
-        assert opts["network.ping-timeout"] == "10"
+        assert opts["network.ping-timeout"] == "4"
         assert opts["auth.allow"].split(",") == allowed[name]
         status = gluster_xml("volume", "status", name)
         online = [n.findtext("status") for n in status.iter("node")
