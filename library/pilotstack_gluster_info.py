@@ -46,7 +46,9 @@ peers:
   returned: always
 volumes:
   description: name -> status, type, replica, bricks, options, online (brick -> bool),
-    heal (brick -> connected, pending, split_brain, healing, total), problems.
+    heal (brick -> connected, pending, split_brain, healing, total), problems, to_heal
+    (entries still to heal, every brick), settling (true when the only problem is such a
+    backlog, which the self-heal daemon drains by itself, so waiting can help).
   type: dict
   returned: always
 problems:
@@ -64,6 +66,7 @@ from ansible.module_utils.pilotstack_gluster import (  # noqa: E402
     parse_volume_info,
     parse_volume_status,
     read_xml,
+    to_heal,
     volume_health,
 )
 
@@ -99,8 +102,10 @@ def main() -> None:
                 heal = None
         found = volume_health(name, info, status, heal)
         problems += found
+        backlog = to_heal(heal)
         volumes[name] = {**(info or {}), "online": (status or {}).get("bricks", {}),
-                         "heal": heal or {}, "problems": found}
+                         "heal": heal or {}, "problems": found, "to_heal": backlog,
+                         "settling": len(found) == 1 and backlog > 0}
     module.exit_json(changed=False, peers=peers, volumes=volumes, problems=problems)
 
 

@@ -144,6 +144,11 @@ def parse_heal_summary(text: str) -> dict[str, dict]:
 
 # --- decisions ----------------------------------------------------------------------------
 
+def to_heal(heal: dict | None) -> int:
+    """Entries the bricks of a volume still have to heal (heal info summary, every brick)."""
+    return sum((h.get("total") or 0) for h in (heal or {}).values())
+
+
 def volume_health(name: str, info: dict | None, status: dict | None,
                   heal: dict | None) -> list[str]:
     """Problems that forbid a restart or a layout change of volume `name` (empty: healthy):
@@ -164,7 +169,7 @@ def volume_health(name: str, info: dict | None, status: dict | None,
               and not (heal.get(b) or {}).get("connected")]
     if silent:
         problems.append(f"volume {name}: heal info gets no answer from {', '.join(silent)}")
-    pending = sum((h.get("total") or 0) for h in heal.values())
+    pending = to_heal(heal)
     split = sum((h.get("split_brain") or 0) for h in heal.values())
     if split:
         problems.append(f"volume {name}: {split} entr{'y' if split == 1 else 'ies'} in "

@@ -149,8 +149,10 @@ def _remove_migration_volume():
 
 def test_drill_replica_2_to_3_with_data_and_a_writing_client():
     """A replica 2 volume on st1+st2 holding files, a client writing to it throughout:
-    the migration first refuses while a brick is down, then adds st3's brick, heals and
-    ends 1 x 3 with every file identical on all three bricks; a re-run changes nothing."""
+    the migration first refuses while a brick is down (at once), is started again the moment
+    the brick returns (waits while the self-heal daemon drains what the client wrote
+    meanwhile), then adds st3's brick, heals and ends 1 x 3 with every file identical on all
+    three bricks; a re-run changes nothing."""
     _remove_migration_volume()
     for host in ("st1", "st2"):
         on_node(host, f"mkdir -p {BRICKS}/{MIGR}/brick")
@@ -166,19 +168,21 @@ def test_drill_replica_2_to_3_with_data_and_a_writing_client():
         seed.stop()
         extra = ["-e", f"gluster_volume={MIGR}", "-e", "gluster_new_server=st3"]
 
-        # refused while st2's brick is down: nothing changes
+        # refused while st2's brick is down, a client writing (a backlog builds up on st1):
+        # nothing changes
         on_node("st2", f"pkill -f -- '[-]-volfile-id {MIGR}\\.'")
         time.sleep(2)
+        writer = Writer("cmp1", f"{MIGR_MOUNT}/live").start()
+        writer.wait_acks(40)
         refused = ansible_playbook("gluster-replica2-to-3.yml", INVENTORY, *extra)
         assert refused.rc != 0 and "cannot be converted now" in refused.output, \
             refused.output[-3000:]
         assert "brick(s) offline" in refused.output
         assert refused.changed == 0
-        on_node("st1", f"gluster --mode=script volume start {MIGR} force")
-        wait_healed(MIGR, bricks=2, timeout=120)
 
-        writer = Writer("cmp1", f"{MIGR_MOUNT}/live").start()
-        writer.wait_acks(20)
+        # the brick returns and the migration starts at once: the gate waits while the
+        # self-heal daemon drains the backlog, then converts
+        on_node("st1", f"gluster --mode=script volume start {MIGR} force")
         start = time.time()
         run = ansible_playbook("gluster-replica2-to-3.yml", INVENTORY, *extra)
         took = time.time() - start
@@ -199,6 +203,9 @@ def test_drill_replica_2_to_3_with_data_and_a_writing_client():
         again = ansible_playbook("gluster-replica2-to-3.yml", INVENTORY, *extra)
         FIGURES["gluster replica 2->3: files / written during / took (s) / lost"] = (
             len(seed.acked) + len(writer.acked), during, round(took, 1), sum(bad.values()))
+        FIGURES["gluster replica 2->3: gate checks while a heal backlog drained"] = (
+            sum("RETRYING" in line and "state of the volume" in line
+                for line in run.output.splitlines()))
         assert bad == dict.fromkeys(bad, 0), bad
         assert during > 0, "the client wrote nothing during the migration"
         assert split_brain(MIGR) == 0

@@ -51,8 +51,11 @@ def test_missing_volume_is_an_error_the_module_tells_apart():
 class Cli:
     """Answers gluster's read commands from recordings, records every argv."""
 
-    def __init__(self, info: str = "volume-info-instances", fail: str | None = None):
+    def __init__(self, info: str = "volume-info-instances", fail: str | None = None,
+                 status: str = "volume-status-instances",
+                 heal: str | None = None):
         self.info, self.fail, self.calls = info, fail, []
+        self.status, self.heal = status, heal or rec("heal-summary-instances")
 
     def __call__(self, argv):
         self.calls.append(argv)
@@ -62,9 +65,9 @@ class Cli:
         if verb[:2] == ["volume", "info"]:
             return 0, rec(self.info), ""
         if verb[:2] == ["volume", "status"]:
-            return 0, rec("volume-status-instances"), ""
+            return 0, rec(self.status), ""
         if verb[:2] == ["volume", "heal"]:
-            return 0, rec("heal-summary-instances"), ""
+            return 0, self.heal, ""
         if verb[:2] == ["peer", "status"]:
             return 0, rec("peer-status"), ""
         if verb[:2] == ["pool", "list"]:
@@ -171,3 +174,23 @@ def test_a_brick_down_with_writes_pending_is_unhealthy_and_blocks_a_layout_chang
                                         "10.213.20.45:/srv/disks/brick/images/brick",
                                         "10.213.20.46:/srv/disks/brick/images/brick"], 3, {},
                        healthy=gl.volume_health("images", info, status, heal))
+
+
+def test_info_tells_a_backlog_that_drains_by_itself_from_a_brick_down():
+    """`settling` (the replica migration waits while it holds) only when every brick is up
+    and entries to heal are the one problem; a brick down is never waited for."""
+    backlog = rec("heal-summary-instances").replace(
+        "<totalNumberOfEntries>0</totalNumberOfEntries>\n        "
+        "<numberOfEntriesInHealPending>0</numberOfEntriesInHealPending>",
+        "<totalNumberOfEntries>30</totalNumberOfEntries>\n        "
+        "<numberOfEntriesInHealPending>30</numberOfEntriesInHealPending>", 1)
+    assert backlog != rec("heal-summary-instances")
+    vol = run_module(INFO, {"volumes": ["instances"]},
+                     run_command=Cli(heal=backlog))["volumes"]["instances"]
+    assert vol["problems"] == ["volume instances: 30 entries still to heal"]
+    assert (vol["to_heal"], vol["settling"]) == (30, True)
+    vol = run_module(INFO, {"volumes": ["images"]}, run_command=Cli(
+        info="volume-info-images", status="volume-status-images-brick-down",
+        heal=rec("heal-summary-images-brick-down")))["volumes"]["images"]
+    assert (vol["to_heal"], vol["settling"]) == (24, False)
+    assert vol["problems"][0].startswith("volume images: brick(s) offline")
