@@ -48,6 +48,11 @@ def clients_on_the_leader(creds, name: str):
 
 
 def finish(publisher, consumer, label: str):
+    """Stops the clients (both must have run to the end: a client thread that died would
+    make every figure meaningless) and counts."""
+    assert publisher.alive() and consumer.alive(), (
+        f"{label}: a drill client stopped running: publisher {publisher.crash}, "
+        f"consumer {consumer.crash}")
     publisher.stop()
     consumer.drain(publisher)
     consumer.stop()
@@ -152,6 +157,7 @@ def test_drill_partition_minority_pauses_majority_serves_heals_alone(stack, dril
     FIGURES["rabbitmq partition: whole again after the cut was removed, no manual step (s)"] = (
         round(whole, 1))
     time.sleep(2)
+    assert stranded.alive(), f"the cut-off node's publisher stopped running: {stranded.crash}"
     stranded.stop()
     publisher.confirmed += stranded.confirmed
     result = finish(publisher, consumer, "rabbitmq partition")
@@ -243,6 +249,7 @@ def test_mirrored_queues_become_quorum_queues_without_losing_a_message(stack, dr
     FIGURES["rabbitmq mirrored -> quorum: seconds each queue did not exist"] = (
         absent[0].rsplit(":", 1)[-1].strip(' ",'))
     time.sleep(3)
+    assert publisher.alive() and consumer.alive(), (publisher.crash, consumer.crash)
     publisher.stop()
     consumer.drain(publisher)
     consumer.stop()
