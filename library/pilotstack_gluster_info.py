@@ -66,6 +66,7 @@ from ansible.module_utils.pilotstack_gluster import (  # noqa: E402
     parse_volume_info,
     parse_volume_status,
     read_xml,
+    settling,
     to_heal,
     volume_health,
 )
@@ -102,10 +103,9 @@ def main() -> None:
                 heal = None
         found = volume_health(name, info, status, heal)
         problems += found
-        backlog = to_heal(heal)
         volumes[name] = {**(info or {}), "online": (status or {}).get("bricks", {}),
-                         "heal": heal or {}, "problems": found, "to_heal": backlog,
-                         "settling": len(found) == 1 and backlog > 0}
+                         "heal": heal or {}, "problems": found, "to_heal": to_heal(heal),
+                         "settling": settling(found, heal)}
     module.exit_json(changed=False, peers=peers, volumes=volumes, problems=problems)
 
 

@@ -181,6 +181,13 @@ def volume_health(name: str, info: dict | None, status: dict | None,
     return problems
 
 
+def settling(problems: list[str], heal: dict | None) -> bool:
+    """True when the one thing volume_health found is a heal backlog (it reports one only
+    when entries are left to heal): every brick is up and answering, nothing in split-brain,
+    so the self-heal daemon drains it by itself and waiting can help."""
+    return len(problems) == 1 and to_heal(heal) > 0
+
+
 def plan_volume(name: str, current: dict | None, bricks: list[str], replica: int,
                 options: dict[str, str], state: str = "started",
                 remove_bricks: list[str] | tuple = (), allow_replica2: bool = False,
