@@ -168,17 +168,18 @@ def drill_mq(stack):
 
 
 def new_queue(creds: dict, name: str, host: str = "db1") -> str:
-    """A fresh quorum queue in the drill vhost (deleted first if a run left it), once the
-    cluster is whole."""
+    """A fresh quorum queue in the drill vhost, named `name-<time>`, once the cluster is
+    whole. A new name each time: declaring a quorum queue again right after deleting it
+    races with its Ra members still terminating on other nodes (a drill run twice in a row
+    left the second queue unlisted on one node)."""
     import pika
 
     from .mqdrill import params, wait_whole
     wait_whole(300)
+    name = f"{name}-{int(time.time())}"
     conn = pika.BlockingConnection(params(host, creds))
     try:
-        channel = conn.channel()
-        channel.queue_delete(name)
-        channel.queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
+        conn.channel().queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
     finally:
         conn.close()
     return name

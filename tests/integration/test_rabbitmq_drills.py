@@ -156,6 +156,11 @@ def test_drill_partition_minority_pauses_majority_serves_heals_alone(stack, dril
         stranded.resumed_after(fault), 1)
     FIGURES["rabbitmq partition: whole again after the cut was removed, no manual step (s)"] = (
         round(whole, 1))
+    since = int(time.monotonic() - fault) + 2
+    unblocked = on_node(minority, "journalctl -q -u pilotstack-rabbitmq-partition-guard "
+                                  f"--since -{since}s -o cat | grep -c '^re-announced' || true")
+    FIGURES["rabbitmq partition: boots stuck in global:sync the guard unblocked"] = int(
+        unblocked.strip() or 0)
     time.sleep(2)
     assert stranded.alive(), f"the cut-off node's publisher stopped running: {stranded.crash}"
     stranded.stop()

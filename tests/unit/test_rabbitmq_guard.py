@@ -74,3 +74,51 @@ def test_main_restarts_once_per_hold(tmp_path, monkeypatch):
     calls.clear()
     assert guard.main(["guard", "rabbit@db1", "300"]) == 0  # within the hold: no restart
     assert [c[0] for c in calls] == ["cluster_status"]
+
+
+# BOOT_PROBE's output as the guard logged it on db1 of the testbed, 10 s apart, while the
+# partition drill's boot hung in global:sync (RabbitMQ 3.10.8, Erlang 25.2.3).
+STUCK_1 = "boot <0.10615.0>\ntag rabbit@db3 -576460752303423204\nok\n"
+STUCK_2 = "boot <0.10615.0>\ntag rabbit@db3 -576460752303423204\nok\n"
+MOVING = "boot <0.10615.0>\ntag rabbit@db3 -576460752303423203\nok\n"
+
+
+def test_a_boot_stuck_on_one_peer_names_that_peer():
+    peers, why = guard.blocked_peers(STUCK_1, STUCK_2)
+    assert peers == ["rabbit@db3"] and "global:sync" in why
+
+
+@pytest.mark.parametrize(("first", "second", "why"), [
+    ("ok\n", "ok\n", "no boot waiting"),
+    # a synchronisation that moves on is not stuck
+    (STUCK_1, MOVING, "no synchronisation with a peer is stuck"),
+    # a new boot (another pid) between the looks: not the same wait
+    (STUCK_1, STUCK_2.replace("10615", "10999"), "no boot waiting"),
+    # pending tag without a boot waiting: global syncs on its own, not ours to touch
+    ("tag rabbit@db3 1\nok\n", "tag rabbit@db3 1\nok\n", "no boot waiting"),
+])
+def test_nothing_is_touched_unless_the_same_boot_waits_on_the_same_tag(first, second, why):
+    peers, reason = guard.blocked_peers(first, second)
+    assert peers == [] and why in reason, reason
+
+
+def test_main_on_a_stopped_node_rescues_a_stuck_boot_only(monkeypatch):
+    evals = []
+    looks = iter([STUCK_1, STUCK_2])
+
+    def fake_ctl(*args, timeout=60):
+        if args[0] == "cluster_status":
+            return type("R", (), {"returncode": 69, "stdout": "", "stderr": "not running"})()
+        evals.append(args[1])
+        out = next(looks, "re-announced rabbit@db3\nok\n")
+        return type("R", (), {"returncode": 0, "stdout": out, "stderr": ""})()
+
+    monkeypatch.setattr(guard, "ctl", fake_ctl)
+    monkeypatch.setattr(guard, "BOOT_WAIT", 0)
+    assert guard.main(["guard", "rabbit@db1"]) == 0
+    assert len(evals) == 3 and "['rabbit@db3']" in evals[2] and "PEERS" not in evals[2]
+    # a paused node (pause_minority waits for a majority): the probe finds no boot, one look
+    evals.clear()
+    looks = iter(["ok\n"])
+    assert guard.main(["guard", "rabbit@db1"]) == 0
+    assert len(evals) == 1
