@@ -1,0 +1,73 @@
+"""Decisions of module_utils/pilotstack_pacemaker.py: the spec -> CIB elements, the
+comparison with the live CIB, what a run would change. (WIP: the CIB below is the shape of
+a fresh two-node cluster; it is replaced by one recorded from the testbed.)"""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from module_utils.pilotstack_pacemaker import Refused, build, validate
+
+FRESH = """<cib epoch="5" num_updates="0" admin_epoch="0">
+  <configuration>
+    <crm_config><cluster_property_set id="cib-bootstrap-options">
+      <nvpair id="cib-bootstrap-options-have-watchdog" name="have-watchdog" value="false"/>
+    </cluster_property_set></crm_config>
+    <nodes><node id="1" uname="ctl1"/><node id="2" uname="ctl2"/></nodes>
+    <resources/>
+    <constraints/>
+  </configuration>
+  <status/>
+</cib>"""
+
+SPEC = {
+    "properties": {"stonith-enabled": "true"},
+    "primitives": [
+        {"id": "vip", "class": "ocf", "provider": "heartbeat", "type": "IPaddr2",
+         "params": {"ip": "10.0.0.110", "cidr_netmask": "24"},
+         "ops": [{"name": "monitor", "interval": "10s", "timeout": "20s"}]},
+        {"id": "memcached", "class": "systemd", "type": "memcached",
+         "ops": [{"name": "monitor", "interval": "10s", "timeout": "30s"}]},
+    ],
+    "groups": [{"id": "controller", "members": ["vip", "memcached"]}],
+    "locations": [{"id": "prefer-ctl1", "rsc": "controller", "node": "ctl1", "score": 50}],
+}
+
+
+def test_fresh_cluster_gets_every_object_then_nothing_changes():
+    new, changes = build(FRESH, SPEC)
+    assert changes == ["create group controller", "create rsc_location prefer-ctl1",
+                       "set crm_config stonith-enabled=true"]
+    again, changes = build(ET.tostring(new, encoding="unicode"), SPEC)
+    assert changes == []
+
+
+def test_a_changed_parameter_updates_only_its_object():
+    live = ET.tostring(build(FRESH, SPEC)[0], encoding="unicode")
+    spec = {**SPEC, "primitives": [dict(SPEC["primitives"][0], params={
+        "ip": "10.0.0.111", "cidr_netmask": "24"}), SPEC["primitives"][1]]}
+    _, changes = build(live, spec)
+    assert changes == ["update group controller"]
+
+
+def test_undeclared_objects_stay_unless_purged():
+    live = ET.tostring(build(FRESH, SPEC)[0], encoding="unicode")
+    small = {**SPEC, "locations": []}
+    assert build(live, small)[1] == []
+    assert build(live, small, purge=True)[1] == ["delete rsc_location prefer-ctl1"]
+
+
+def test_spec_problems_are_listed_together():
+    bad = {**SPEC, "groups": [{"id": "controller", "members": ["vip", "nosuch"]}],
+           "orders": [{"id": "o", "first": "ghost", "then": "controller"}]}
+    assert validate(bad) == ["group controller: member nosuch is not a declared primitive",
+                             "constraint o: first ghost names no resource"]
+    assert validate(bad, live_ids={"ghost"}) == [
+        "group controller: member nosuch is not a declared primitive"]
+
+
+def test_node_attributes_only_for_cluster_nodes():
+    new, changes = build(FRESH, {"node_attributes": {"ctl1": {"site": "a"}}})
+    assert changes == ["set node ctl1 site=a"]
+    with pytest.raises(Refused, match="ctl9 is not a node"):
+        build(FRESH, {"node_attributes": {"ctl9": {"site": "a"}}})
