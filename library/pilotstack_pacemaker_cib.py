@@ -1,0 +1,129 @@
+#!/usr/bin/python
+"""Ansible module: declarative Pacemaker configuration (WIP: not yet run on a cluster)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pilotstack_pacemaker_cib
+short_description: Converge the Pacemaker CIB to declared resources, constraints and properties
+description:
+  - Reads the live CIB (C(cibadmin --query)), builds the wanted one with the pure functions of
+    C(module_utils/pilotstack_pacemaker.py), and when they differ applies only the
+    difference (C(crm_diff) then C(cibadmin --patch), which Pacemaker refuses if the CIB
+    changed in between). The new CIB is checked with C(crm_verify) first.
+  - Refused, with the live CIB untouched, when the spec names a resource agent this node
+    does not have, a constraint names no resource, or an id is declared twice.
+  - Objects that are not declared are left alone unless I(purge) is set.
+version_added: "0.1.0"
+author: pilotstack developers
+options:
+  spec:
+    description: properties, rsc_defaults, primitives, groups, clones, locations,
+      colocations, orders, node_attributes (see module_utils/pilotstack_pacemaker.py).
+    type: dict
+    required: true
+  purge:
+    description: Delete resources and constraints that are not declared.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change without changing it.
+  diff_mode:
+    support: full
+    description: The list of objects created, updated or deleted.
+"""
+
+EXAMPLES = r"""
+- name: Cluster | controller group
+  pilotstack_pacemaker_cib:
+    spec:
+      primitives:
+        - {id: vip, class: ocf, provider: heartbeat, type: IPaddr2,
+           params: {ip: 192.0.2.110, cidr_netmask: "24"},
+           ops: [{name: monitor, interval: 10s, timeout: 20s}]}
+      groups: [{id: controller, members: [vip]}]
+  run_once: true
+"""
+
+RETURN = r"""
+changes:
+  description: What changed (or would), one line per object.
+  type: list
+  elements: str
+  returned: always
+commands:
+  description: Commands that changed the cluster.
+  type: list
+  returned: always
+"""
+
+import os  # noqa: E402
+import tempfile  # noqa: E402
+import xml.etree.ElementTree as ET  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.pilotstack_pacemaker import Refused, build, validate  # noqa: E402
+
+
+def agent_name(p: dict) -> str:
+    return ":".join(x for x in (p["class"], p.get("provider"), p["type"]) if x)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={"spec": {"type": "dict", "required": True},
+                       "purge": {"type": "bool", "default": False}},
+        supports_check_mode=True,
+    )
+    spec, ran = module.params["spec"], []
+    rc, live, err = module.run_command(["cibadmin", "--query"])
+    if rc != 0:
+        module.fail_json(msg=f"cibadmin --query failed: {err.strip()}")
+    live_ids = {e.get("id") for e in ET.fromstring(live).iter() if e.get("id")}
+    problems = validate(spec, live_ids)
+    for p in spec.get("primitives") or []:
+        rc, _, _ = module.run_command(["crm_resource", "--show-metadata", agent_name(p)])
+        if rc != 0:
+            problems.append(f"primitive {p['id']}: resource agent {agent_name(p)} is not "
+                            "installed on this node")
+    if problems:
+        module.fail_json(msg="; ".join(problems) + ". The live CIB was not touched.",
+                         problems=problems)
+    try:
+        new, changes = build(live, spec, purge=module.params["purge"])
+    except Refused as exc:
+        module.fail_json(msg=f"{exc}. The live CIB was not touched.")
+    result = {"changed": bool(changes), "changes": changes, "commands": ran,
+              "diff": {"before": "", "after": "\n".join(changes) + "\n" if changes else ""}}
+    if not changes or module.check_mode:
+        module.exit_json(**result)
+    with tempfile.TemporaryDirectory() as tmp:
+        old_path, new_path, patch_path = (os.path.join(tmp, n) for n in
+                                          ("live.xml", "new.xml", "patch.xml"))
+        with open(old_path, "w") as fh:
+            fh.write(live)
+        ET.ElementTree(new).write(new_path, encoding="unicode")
+        rc, out, err = module.run_command(["crm_verify", "--xml-file", new_path])
+        if rc != 0:
+            module.fail_json(msg=f"the new CIB does not verify: {(err or out).strip()}. "
+                                 "The live CIB was not touched.", changes=changes)
+        rc, patch, err = module.run_command(["crm_diff", "--original", old_path,
+                                             "--new", new_path, "--no-version"])
+        if rc not in (0, 1) or not patch.strip():
+            module.fail_json(msg=f"crm_diff failed: {err.strip()}", changes=changes)
+        with open(patch_path, "w") as fh:
+            fh.write(patch)
+        argv = ["cibadmin", "--patch", "--xml-file", patch_path]
+        ran.append(argv)
+        rc, out, err = module.run_command(argv)
+        if rc != 0:
+            module.fail_json(msg=f"cibadmin --patch failed: {(err or out).strip()}",
+                             changes=changes, commands=ran)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
