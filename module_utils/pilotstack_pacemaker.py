@@ -241,3 +241,64 @@ def build(live_cib: str, spec: dict, purge: bool = False) -> tuple[ET.Element, l
                                f"(was {pair.get('value')})")
                 pair.set("value", value)
     return new, changes
+
+
+# --- state (crm_mon --output-as=xml): WIP, to be tested on recorded output ---------------
+
+def parse_crm_mon(text: str) -> dict:
+    """`crm_mon --one-shot --output-as=xml --inactive` -> quorum, dc, nodes {name: {online,
+    standby, unclean, maintenance}}, resources {id: {role, active, failed, nodes, group}},
+    failures [{node, op, exitreason}], fencing history if shown."""
+    root = ET.fromstring(text)
+    dc = root.find("./summary/current_dc")
+    nodes = {n.get("name"): {k: n.get(k) == "true" for k in
+                             ("online", "standby", "unclean", "maintenance", "pending")}
+             for n in root.findall("./nodes/node")}
+    resources = {}
+
+    def take(elem: ET.Element, group: str | None) -> None:
+        resources[elem.get("id")] = {
+            "agent": elem.get("resource_agent"), "role": elem.get("role"),
+            "active": elem.get("active") == "true", "failed": elem.get("failed") == "true",
+            "nodes": [n.get("name") for n in elem.findall("./node")], "group": group}
+
+    for elem in root.find("./resources") if root.find("./resources") is not None else []:
+        if elem.tag == "resource":
+            take(elem, None)
+        elif elem.tag == "group":
+            for r in elem.findall("./resource"):
+                take(r, elem.get("id"))
+        elif elem.tag == "clone":
+            for r in elem.iter("resource"):
+                take(r, elem.get("id"))
+    failures = [{"node": f.get("node"), "op": f.get("op_key"),
+                 "exitreason": f.get("exitreason") or f.get("exitstatus")}
+                for f in root.findall("./failures/failure")]
+    return {"quorum": dc is not None and dc.get("with_quorum") == "true",
+            "dc": dc.get("name") if dc is not None else None,
+            "nodes": nodes, "resources": resources, "failures": failures}
+
+
+def cluster_health(state: dict, members: list[str], groups: list[str]) -> list[str]:
+    """Problems the gate refuses to go on with (empty: healthy): quorum, every member online
+    and not standby/unclean, no failed action, every A/P group started on exactly one node."""
+    problems = []
+    if not state["quorum"]:
+        problems.append("the cluster has no quorum")
+    for m in members:
+        n = state["nodes"].get(m)
+        if n is None or not n["online"]:
+            problems.append(f"node {m} is not online")
+        elif n["standby"] or n["unclean"] or n["maintenance"]:
+            flags = [k for k in ("standby", "unclean", "maintenance") if n[k]]
+            problems.append(f"node {m} is {'/'.join(flags)}")
+    for f in state["failures"]:
+        problems.append(f"failed action {f['op']} on {f['node']}: {f['exitreason']}")
+    for g in groups:
+        members_of = [r for r in state["resources"].values() if r["group"] == g]
+        where = {n for r in members_of for n in r["nodes"]}
+        if not members_of or not all(r["active"] for r in members_of):
+            problems.append(f"group {g} is not fully started")
+        elif len(where) != 1:
+            problems.append(f"group {g} runs on {len(where)} nodes: {', '.join(sorted(where))}")
+    return problems
