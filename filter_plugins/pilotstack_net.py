@@ -54,6 +54,20 @@ def pilotstack_corosync_nodes(hosts, hostvars, networks=("mgmt",)) -> list[dict]
             for i, h in enumerate(hosts, 1)]
 
 
+def pilotstack_common_networks(hosts, hostvars, wanted) -> list[str]:
+    """The networks of `wanted` (in its order) on which every host of `hosts` has an address:
+    Corosync gets a knet link on each. None in common is an error naming what each lacks."""
+    if isinstance(wanted, str):
+        wanted = [wanted]
+    have = {h: set((hostvars[h].get("pilotstack_ip") or {}).keys()) for h in hosts}
+    common = [net for net in wanted if all(net in nets for nets in have.values())]
+    if not common:
+        lacking = "; ".join(f"{h} has {', '.join(sorted(n)) or 'none'}" for h, n in have.items())
+        raise AnsibleFilterError(f"no network of {', '.join(wanted)} is common to "
+                                 f"{', '.join(hosts)} ({lacking})")
+    return common
+
+
 def pilotstack_bricks(hosts, hostvars, path: str, network: str = "storage") -> list[str]:
     """Gluster brick list `addr:/path` for the given servers, in order."""
     if not str(path).startswith("/"):

@@ -48,6 +48,15 @@ def test_corosync_nodelist_two_rings():
     assert net.pilotstack_corosync_nodes(["db3"], HOSTVARS, "mgmt")[0]["rings"] == ["10.0.0.23"]
 
 
+def test_common_networks_give_a_knet_link_each():
+    assert net.pilotstack_common_networks(["db1", "db2"], HOSTVARS, ["mgmt", "storage"]) == [
+        "mgmt", "storage"]
+    assert net.pilotstack_common_networks(["db1", "db3"], HOSTVARS, ["storage", "mgmt"]) == [
+        "mgmt"]
+    with pytest.raises(net.AnsibleFilterError, match="db3 has mgmt"):
+        net.pilotstack_common_networks(["db1", "db3"], HOSTVARS, "storage")
+
+
 def test_bricks():
     assert net.pilotstack_bricks(["db1", "db2"], HOSTVARS, "/srv/gluster/b1") == [
         "10.1.0.21:/srv/gluster/b1", "10.1.0.22:/srv/gluster/b1"]
@@ -108,6 +117,7 @@ def test_preflight_view_exposes_addresses_only():
 def test_every_filter_is_registered():
     names = set(net.FilterModule().filters())
     assert {"pilotstack_address", "pilotstack_addresses", "pilotstack_gcomm",
-            "pilotstack_corosync_nodes", "pilotstack_bricks", "pilotstack_vip_cidr",
+            "pilotstack_corosync_nodes", "pilotstack_common_networks", "pilotstack_bricks",
+            "pilotstack_vip_cidr",
             "pilotstack_secret", "pilotstack_in_network",
             "pilotstack_interface", "pilotstack_missing_secrets"} <= names
