@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 ROOT=$(pwd)
 VENV=$ROOT/.venv
 APT_PACKAGES=(docker.io debootstrap apt-cacher-ng openssh-client python3 python3-venv
-              git make iproute2 util-linux procps ca-certificates)
+              git make iproute2 util-linux procps ca-certificates socat openssl)
 
 log() { printf '== %s\n' "$*"; }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -68,10 +69,13 @@ def start(state: Path, bridge_ip: str) -> int:
     return proc.pid
 
 
-def stop(state: Path) -> None:
+def stop(state: Path, remove: bool = False) -> None:
+    """Stops the proxy; `remove` also deletes the CA and certificates (testbed down)."""
     d = state / "fencing"
     pid_file = d / "socat.pid"
     if pid_file.exists():
         with contextlib.suppress(OSError):
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
         pid_file.unlink()
+    if remove and d.exists():
+        shutil.rmtree(d)

@@ -20,7 +20,7 @@ import netaddr
 import yaml
 
 from .. import paths
-from . import aptcache, docker, image
+from . import aptcache, docker, fencing, image
 from .net import port_open
 from .topology import Topology, overlaps
 
@@ -79,6 +79,7 @@ class Testbed:
         t0 = time.monotonic()
         self._wait_ssh()
         timings["ssh_ready_s"] = time.monotonic() - t0
+        fencing.start(self.state, str(mgmt.gateway))
         self.write_inventory()
         timings["up_s"] = time.monotonic() - start - built
         self.log(f"testbed {self.topo.name} up: {total} hosts, inventory in "
@@ -246,12 +247,38 @@ class Testbed:
             # Containers cannot raise RLIMIT_NOFILE above the engine's own hard limit.
             "base_nofile_limit": min(65536, engine_nofile_hard()),
             **self.topo.inventory_vars,
+            **self._fencing_vars(),
         }
         _write(inv / "group_vars" / "all" / "testbed.yml",
                header + yaml.safe_dump(group_vars, sort_keys=False))
 
+    def _fencing_vars(self) -> dict:
+        """fence_docker for every Pacemaker node, through the TLS endpoint on the management
+        bridge; the role copies the client certificate to the nodes."""
+        nodes = [h for g in ("controllers", "network_nodes")
+                 for h in self.topo.groups.get(g, [])]
+        if not nodes:
+            return {}
+        d = self.state / "fencing"
+        remote = "/etc/pilotstack/fencing"
+        api = docker.run("version", "--format", "{{.Server.APIVersion}}").strip()
+        params = {"ipaddr": str(self.topo.networks["mgmt"].gateway),
+                  "ipport": str(fencing.PORT), "ssl_secure": "1",
+                  "tlscert": f"{remote}/client.pem", "tlskey": f"{remote}/client.key",
+                  "tlscacert": f"{remote}/ca.pem", "api_version": api}
+        return {
+            "pacemaker_fencing": {
+                h: {"agent": "fence_docker",
+                    "params": {**params, "pcmk_host_map": f"{h}:{self.topo.container(h)}"}}
+                for h in dict.fromkeys(nodes)},
+            "pacemaker_fencing_files": {
+                "src": str(d), "dest": remote,
+                "files": ["ca.pem", "client.pem", "client.key"]},
+        }
+
     # ------------------------------------------------------------- down
     def down(self) -> list[str]:
+        fencing.stop(self.state, remove=True)
         removed = []
         containers = docker.labelled("container", self.topo.name)
         if containers:
