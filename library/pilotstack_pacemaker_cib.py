@@ -10,8 +10,11 @@ short_description: Converge the Pacemaker CIB to declared resources, constraints
 description:
   - Reads the live CIB (C(cibadmin --query)), builds the wanted one with the pure functions of
     C(module_utils/pilotstack_pacemaker.py), and when they differ applies only the
-    difference (C(crm_diff) then C(cibadmin --patch), which Pacemaker refuses if the CIB
-    changed in between). The new CIB is checked with C(crm_verify) first.
+    difference (C(crm_diff --no-version) then C(cibadmin --patch)), so objects outside the
+    difference, including any another tool changed meanwhile, stay as they are. The new CIB
+    is checked with C(crm_verify) first.
+  - Written here because no maintained collection converges a CIB declaratively on Debian
+    (pcs-based roles need pcsd and a hacluster password; crmsh has no compare mode).
   - Refused, with the live CIB untouched, when the spec names a resource agent this node
     does not have, a constraint names no resource, or an id is declared twice.
   - Objects that are not declared are left alone unless I(purge) is set.
