@@ -34,7 +34,7 @@ def _rid(text: str) -> str:
 
 def pilotstack_pacemaker_spec(nodes, fencing, vip_cidr, services, properties=None,
                               rsc_defaults=None, allow_no_fencing=False,
-                              group="controller", vip_nic=None, fencing_delay="15s"):
+                              group="controller", vip_nic=None, fencing_delay="10s"):
     """Spec for pilotstack_pacemaker_cib.
 
     nodes: cluster node names; fencing: {node: {agent, params}}; vip_cidr: "addr/prefix";

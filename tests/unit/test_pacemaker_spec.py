@@ -24,7 +24,7 @@ def spec(**kw):
 def test_two_nodes_fenced_group_in_order_and_split_decided_by_priority():
     s = spec(properties={"no-quorum-policy": "stop"})
     assert s["properties"] == {"no-quorum-policy": "stop", "stonith-enabled": "true",
-                               "priority-fencing-delay": "15s"}
+                               "priority-fencing-delay": "10s"}
     ids = [p["id"] for p in s["primitives"]]
     assert ids == ["fence-ctl1", "fence-ctl2", "controller-vip", "controller-memcached",
                    "controller-apache2"]
