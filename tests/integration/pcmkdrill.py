@@ -11,6 +11,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .glusterdrill import container, on_node
+
 NODES = ("ctl1", "ctl2")
 VIP = "10.213.10.110"
 SERVICES = ("memcached", "lighttpd")
@@ -28,18 +30,6 @@ while not os.path.exists(stop):
         print("ERR %.3f %s" % (t, type(e).__name__), flush=True)
     time.sleep(max(0.0, pace - (time.time() - t)))
 """
-
-
-def container(host: str) -> str:
-    return f"pstb-{host}"
-
-
-def on_node(host: str, command: str, check: bool = True, timeout: int = 120) -> str:
-    proc = subprocess.run(["docker", "exec", container(host), "sh", "-c", command],
-                          capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{host}: {command}: {proc.stdout}{proc.stderr}")
-    return proc.stdout
 
 
 def docker(*args: str, check: bool = True) -> str:
