@@ -44,7 +44,7 @@ def wait_healthy(timeout: float = 240) -> float:
 
 @pytest.fixture(scope="module", autouse=True)
 def deployed(stack):
-    if "pacemaker" not in on_node("ctl1", "systemctl is-active pacemaker", check=False):
+    if on_node("ctl1", "systemctl is-active pacemaker", check=False).strip() != "active":
         run = ansible_playbook("pacemaker.yml")
         assert run.rc == 0, run.output[-6000:]
     wait_healthy()
