@@ -29,6 +29,14 @@ options:
     type: list
     elements: str
     default: []
+  settle:
+    description:
+      - Seconds to wait first for the cluster to have no action pending
+        (C(crm_resource --wait)); 0 reads at once. A gate that reads a cluster still in a
+        transition can see a group fully started a moment before the scheduler moves it.
+      - When the cluster does not settle in time, I(problems) says so.
+    type: int
+    default: 0
 attributes:
   check_mode:
     support: full
@@ -86,9 +94,17 @@ from ansible.module_utils.pilotstack_pacemaker import (  # noqa: E402
 def main() -> None:
     module = AnsibleModule(
         argument_spec={"members": {"type": "list", "elements": "str", "default": []},
-                       "groups": {"type": "list", "elements": "str", "default": []}},
+                       "groups": {"type": "list", "elements": "str", "default": []},
+                       "settle": {"type": "int", "default": 0}},
         supports_check_mode=True,
     )
+    unsettled = []
+    if module.params["settle"] > 0:
+        rc, out, err = module.run_command(["crm_resource", "--wait",
+                                           f"--timeout={module.params['settle']}s"])
+        if rc != 0:
+            unsettled = [f"the cluster still has actions pending after "
+                         f"{module.params['settle']} s: {(err or out).strip()[:200]}"]
     rc, out, err = module.run_command(["crm_mon", "--one-shot", "--inactive",
                                        "--output-as=xml"])
     if rc != 0 and "<pacemaker-result" not in out:
@@ -99,7 +115,7 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - any parse error is reported, never hidden
         module.fail_json(msg=f"cannot read crm_mon's XML: {exc}")
     members = module.params["members"] or sorted(state["nodes"])
-    problems = cluster_health(state, members, module.params["groups"])
+    problems = unsettled + cluster_health(state, members, module.params["groups"])
     module.exit_json(changed=False, problems=problems, **state)
 
 

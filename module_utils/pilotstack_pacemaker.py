@@ -260,7 +260,8 @@ def parse_crm_mon(text: str) -> dict:
         resources[elem.get("id")] = {
             "agent": elem.get("resource_agent"), "role": elem.get("role"),
             "active": elem.get("active") == "true", "failed": elem.get("failed") == "true",
-            "nodes": [n.get("name") for n in elem.findall("./node")], "group": group}
+            "nodes": [n.get("name") for n in elem.findall("./node")], "group": group,
+            "target_role": elem.get("target_role"), "pending": elem.get("pending")}
 
     for elem in root.find("./resources") if root.find("./resources") is not None else []:
         if elem.tag == "resource":
@@ -281,7 +282,8 @@ def parse_crm_mon(text: str) -> dict:
 
 def cluster_health(state: dict, members: list[str], groups: list[str]) -> list[str]:
     """Problems the gate refuses to go on with (empty: healthy): quorum, every member online
-    and not standby/unclean, no failed action, every A/P group started on exactly one node."""
+    and not standby/unclean, no failed action, no action pending, every fence device started
+    (unless deliberately stopped), every A/P group started on exactly one node."""
     problems = []
     if not state["quorum"]:
         problems.append("the cluster has no quorum")
@@ -294,6 +296,13 @@ def cluster_health(state: dict, members: list[str], groups: list[str]) -> list[s
             problems.append(f"node {m} is {'/'.join(flags)}")
     for f in state["failures"]:
         problems.append(f"failed action {f['op']} on {f['node']}: {f['exitreason']}")
+    for rid, r in sorted(state["resources"].items()):
+        if r.get("pending"):
+            problems.append(f"resource {rid}: {r['pending'].lower()} (an action is pending)")
+        elif ((r["agent"] or "").startswith("stonith:") and not r["active"]
+              and (r.get("target_role") or "").lower() != "stopped"):
+            problems.append(f"fence device {rid} is not started: a node that fails could "
+                            "not be fenced")
     for g in groups:
         members_of = [r for r in state["resources"].values() if r["group"] == g]
         where = {n for r in members_of for n in r["nodes"]}

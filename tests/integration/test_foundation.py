@@ -56,7 +56,8 @@ def test_check_mode_on_fresh_hosts_predicts_without_changing(testbed):
 
 def test_deploy_site(testbed):
     run = ansible_playbook("site.yml")
-    FIGURES["site.yml cold run: base, storage, database, messaging (s)"] = round(run.seconds, 1)
+    FIGURES["site.yml cold run: base, storage, database, messaging, controllers (s)"] = round(
+        run.seconds, 1)
     assert run.rc == 0, run.output[-6000:]
     assert "new_cluster db1" in run.output  # bootstrapped once, from the first member
     assert set(run.recap) == {"localhost", *HOSTS}

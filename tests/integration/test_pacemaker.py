@@ -177,27 +177,102 @@ def test_drill_cut_cluster_network_of_the_active_node_the_passive_is_fenced():
 
 
 def test_drill_standby_and_back_moves_the_group_cleanly():
+    """playbooks/pacemaker-standby.yml on the active node, then back: the group moves to
+    the peer (seconds until the VIP answers from it), stays there once the node is back
+    (stickiness), never runs on both; a second standby-off run changes nothing."""
     active = active_node()
     peer = next(n for n in NODES if n != active)
     probe, watch = Probe().start(), Watch().start()
     try:
         probe.wait_answer(30)
         t0 = time.time()
-        on_node(active, f"crm_attribute --node {active} --name standby --update on")
-        deadline = time.monotonic() + 120
-        while probe.back_after(t0, not_from=active) is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        run = ansible_playbook("pacemaker-standby.yml", INVENTORY, "-e", f"node={active}")
+        assert run.rc == 0 and run.changed == 1, run.output[-3000:]
         moved = probe.back_after(t0, not_from=active)
-        on_node(active, f"crm_attribute --node {active} --name standby --update off")
-        wait_healthy()
+        assert moved is not None, "the VIP did not answer from the peer"
+        back = ansible_playbook("pacemaker-standby.yml", INVENTORY, "-e", f"node={active}",
+                                "-e", "standby=false")
+        assert back.rc == 0 and back.changed == 1, back.output[-3000:]
+        again = ansible_playbook("pacemaker-standby.yml", INVENTORY, "-e", f"node={active}",
+                                 "-e", "standby=false")
+        assert again.rc == 0 and again.changed == 0, again.recap
     finally:
         watch.stop()
         probe.stop()
     FIGURES["pacemaker standby of the active node: VIP answering from the peer after (s)"] = (
         round(moved, 1))
+    FIGURES["pacemaker standby playbook, back-online playbook (s)"] = (
+        round(run.seconds, 1), round(back.seconds, 1))
     assert active_node() == peer      # stickiness: the group stays where it moved
     assert watch.twice == 0
+
+
+def test_rolling_restart_moves_the_group_once_and_fences_nobody():
+    """playbooks/pacemaker-rolling-restart.yml: both nodes' pacemaker + corosync restarted
+    one at a time; nobody fenced, the group never on two nodes, VIP requests that failed
+    counted."""
+    before = {n: started_at(n) for n in NODES}
+    probe, watch = Probe().start(), Watch().start()
+    try:
+        probe.wait_answer(30)
+        t0 = time.time()
+        run = ansible_playbook("pacemaker-rolling-restart.yml")
+        assert run.rc == 0, run.output[-4000:]
+    finally:
+        watch.stop()
+        probe.stop()
+    failed = [t for t in probe.errors if t > t0]
+    gaps = [b - a for (a, _), (b, _) in zip(probe.answers, probe.answers[1:], strict=False)
+            if a > t0]
+    FIGURES["pacemaker rolling restart (s), longest VIP gap (s), failed of VIP requests"] = (
+        round(run.seconds, 1), round(max(gaps, default=0), 1),
+        f"{len(failed)} of {len([a for a in probe.answers if a[0] > t0]) + len(failed)}")
+    assert {n: started_at(n) for n in NODES} == before, "a node was fenced"
+    assert watch.twice == 0
+    wait_healthy()
+
+
+def cib_configuration(host: str = "ctl1") -> str:
+    return on_node(host, "cibadmin --query --scope configuration")
+
+
+def adhoc_cib(spec: dict) -> dict:
+    """pilotstack_pacemaker_cib run ad hoc on ctl1 with `spec`; its JSON result."""
+    import json
+    import subprocess
+
+    from .conftest import BIN, ENV, ROOT
+    proc = subprocess.run(
+        [str(BIN / "ansible"), "ctl1", "-i", str(INVENTORY), "-m", "pilotstack_pacemaker_cib",
+         "-a", json.dumps({"spec": spec})], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    out = proc.stdout
+    return json.loads(out[out.index("=>") + 2:]) if "=>" in out else {"msg": out + proc.stderr}
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    ({"primitives": [{"id": "drill-bad", "class": "ocf", "provider": "heartbeat",
+                      "type": "NoSuchAgent"}]},
+     "resource agent ocf:heartbeat:NoSuchAgent is not installed"),
+    ({"colocations": [{"id": "drill-bad-with", "rsc": "controller", "with_rsc": "no-such",
+                       "score": "INFINITY"}]},
+     "no-such"),
+])
+def test_bad_input_is_refused_and_the_live_cib_is_untouched(spec, says):
+    before = cib_configuration()
+    result = adhoc_cib(spec)
+    assert result.get("failed") and says in result["msg"], result
+    assert "The live CIB was not touched" in result["msg"]
+    assert cib_configuration() == before
+
+
+def test_a_missing_authkey_is_refused_before_any_node_changes():
+    before = {n: (cib_configuration(n), on_node(n, "sha256sum /etc/corosync/authkey"))
+              for n in NODES}
+    run = ansible_playbook("pacemaker.yml", INVENTORY, "-e", '{"pilotstack_secrets": {}}')
+    assert run.rc != 0 and "needs the corosync_authkey secret" in run.output, run.output[-3000:]
+    assert run.changed == 0
+    assert {n: (cib_configuration(n), on_node(n, "sha256sum /etc/corosync/authkey"))
+            for n in NODES} == before
 
 
 def test_drill_killed_service_is_restarted_in_place_with_a_failcount():

@@ -54,3 +54,16 @@ def test_the_live_cib_the_module_wrote_needs_no_change():
     assert changes == []
     _, changes = build(rec("cib-fresh"), spec)
     assert "create group controller" in changes and "create primitive fence-ctl1" in changes
+
+
+def test_a_stopped_fence_device_or_a_pending_action_holds_the_gate():
+    """Edited from the recorded state: fence-ctl1 stopped, then the VIP still starting."""
+    state = parse_crm_mon(rec("crm-mon-controller"))
+    state["resources"]["fence-ctl1"].update(active=False, role="Stopped", nodes=[])
+    assert cluster_health(state, ["ctl1", "ctl2"], ["controller"]) == [
+        "fence device fence-ctl1 is not started: a node that fails could not be fenced"]
+    state["resources"]["fence-ctl1"]["target_role"] = "Stopped"  # stopped on purpose
+    assert cluster_health(state, ["ctl1", "ctl2"], ["controller"]) == []
+    state["resources"]["controller-vip"]["pending"] = "Starting"
+    assert cluster_health(state, ["ctl1", "ctl2"], ["controller"]) == [
+        "resource controller-vip: starting (an action is pending)"]
