@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Ansible module: declarative Pacemaker configuration (WIP: not yet run on a cluster)."""
+"""Ansible module: declarative Pacemaker configuration (see DOCUMENTATION)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Ansible module: read-only state of the Pacemaker cluster (WIP, issue 5)."""
+"""Ansible module: read-only state of the Pacemaker cluster (see DOCUMENTATION)."""
 
 from __future__ import annotations
 

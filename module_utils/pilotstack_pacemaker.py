@@ -243,7 +243,7 @@ def build(live_cib: str, spec: dict, purge: bool = False) -> tuple[ET.Element, l
     return new, changes
 
 
-# --- state (crm_mon --output-as=xml): WIP, to be tested on recorded output ---------------
+# --- state (crm_mon --output-as=xml), tested on output recorded from Pacemaker 2.1.5 ---
 
 def parse_crm_mon(text: str) -> dict:
     """`crm_mon --one-shot --output-as=xml --inactive` -> quorum, dc, nodes {name: {online,
