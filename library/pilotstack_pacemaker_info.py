@@ -29,6 +29,12 @@ options:
     type: list
     elements: str
     default: []
+  fencing:
+    description:
+      - Count a stopped fence device as a problem. False while a node is in standby on
+        purpose (the device that fences its peer may run only there).
+    type: bool
+    default: true
   settle:
     description:
       - Seconds to wait first for the cluster to have no action pending
@@ -95,7 +101,8 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={"members": {"type": "list", "elements": "str", "default": []},
                        "groups": {"type": "list", "elements": "str", "default": []},
-                       "settle": {"type": "int", "default": 0}},
+                       "settle": {"type": "int", "default": 0},
+                       "fencing": {"type": "bool", "default": True}},
         supports_check_mode=True,
     )
     unsettled = []
@@ -115,7 +122,8 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - any parse error is reported, never hidden
         module.fail_json(msg=f"cannot read crm_mon's XML: {exc}")
     members = module.params["members"] or sorted(state["nodes"])
-    problems = unsettled + cluster_health(state, members, module.params["groups"])
+    problems = unsettled + cluster_health(state, members, module.params["groups"],
+                                            module.params["fencing"])
     module.exit_json(changed=False, problems=problems, **state)
 
 

@@ -280,10 +280,13 @@ def parse_crm_mon(text: str) -> dict:
             "nodes": nodes, "resources": resources, "failures": failures}
 
 
-def cluster_health(state: dict, members: list[str], groups: list[str]) -> list[str]:
+def cluster_health(state: dict, members: list[str], groups: list[str],
+                   fencing: bool = True) -> list[str]:
     """Problems the gate refuses to go on with (empty: healthy): quorum, every member online
     and not standby/unclean, no failed action, no action pending, every fence device started
-    (unless deliberately stopped), every A/P group started on exactly one node."""
+    (unless deliberately stopped; `fencing` False skips that: with one of two nodes in
+    standby, the device that fences the other has nowhere to run), every A/P group started
+    on exactly one node."""
     problems = []
     if not state["quorum"]:
         problems.append("the cluster has no quorum")
@@ -299,7 +302,7 @@ def cluster_health(state: dict, members: list[str], groups: list[str]) -> list[s
     for rid, r in sorted(state["resources"].items()):
         if r.get("pending"):
             problems.append(f"resource {rid}: {r['pending'].lower()} (an action is pending)")
-        elif ((r["agent"] or "").startswith("stonith:") and not r["active"]
+        elif (fencing and (r["agent"] or "").startswith("stonith:") and not r["active"]
               and (r.get("target_role") or "").lower() != "stopped"):
             problems.append(f"fence device {rid} is not started: a node that fails could "
                             "not be fenced")

@@ -67,3 +67,16 @@ def test_a_stopped_fence_device_or_a_pending_action_holds_the_gate():
     state["resources"]["controller-vip"]["pending"] = "Starting"
     assert cluster_health(state, ["ctl1", "ctl2"], ["controller"]) == [
         "resource controller-vip: starting (an action is pending)"]
+
+
+def test_with_a_node_in_standby_the_peer_s_fence_device_may_stay_stopped():
+    """Edited from the recorded state: ctl1 in standby, the group on ctl2, fence-ctl2 (kept
+    off ctl2) stopped: what standby.yml waits for, not a problem there."""
+    state = parse_crm_mon(rec("crm-mon-controller"))
+    state["nodes"]["ctl1"]["standby"] = True
+    state["resources"]["fence-ctl2"].update(active=False, role="Stopped", nodes=[])
+    for rid in ("controller-vip", "controller-memcached", "controller-lighttpd"):
+        state["resources"][rid]["nodes"] = ["ctl2"]
+    assert cluster_health(state, ["ctl2"], ["controller"], fencing=False) == []
+    assert "fence device fence-ctl2 is not started" in " ".join(
+        cluster_health(state, ["ctl2"], ["controller"]))
