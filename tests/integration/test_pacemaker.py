@@ -244,9 +244,15 @@ def adhoc_cib(spec: dict) -> dict:
     from .conftest import BIN, ENV, ROOT
     proc = subprocess.run(
         [str(BIN / "ansible"), "ctl1", "-i", str(INVENTORY), "-m", "pilotstack_pacemaker_cib",
-         "-a", json.dumps({"spec": spec})], cwd=ROOT, env=ENV, capture_output=True, text=True)
+         "-a", json.dumps({"spec": spec}),
+         "--vault-password-file", str(INVENTORY / ".vault_pass")],
+        cwd=ROOT, env=ENV, capture_output=True, text=True)
     out = proc.stdout
-    return json.loads(out[out.index("=>") + 2:]) if "=>" in out else {"msg": out + proc.stderr}
+    if "=>" not in out:
+        return {"msg": out + proc.stderr}
+    result = json.loads(out[out.index("=>") + 2:])
+    result["failed"] = "| FAILED!" in out.split("=>")[0]
+    return result
 
 
 @pytest.mark.parametrize(("spec", "says"), [
