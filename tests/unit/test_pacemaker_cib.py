@@ -1,24 +1,16 @@
 """Decisions of module_utils/pilotstack_pacemaker.py: the spec -> CIB elements, the
-comparison with the live CIB, what a run would change. (WIP: the CIB below is the shape of
-a fresh two-node cluster; it is replaced by one recorded from the testbed.)"""
+comparison with the live CIB, what a run would change."""
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from module_utils.pilotstack_pacemaker import Refused, build, validate
 
-FRESH = """<cib epoch="5" num_updates="0" admin_epoch="0">
-  <configuration>
-    <crm_config><cluster_property_set id="cib-bootstrap-options">
-      <nvpair id="cib-bootstrap-options-have-watchdog" name="have-watchdog" value="false"/>
-    </cluster_property_set></crm_config>
-    <nodes><node id="1" uname="ctl1"/><node id="2" uname="ctl2"/></nodes>
-    <resources/>
-    <constraints/>
-  </configuration>
-  <status/>
-</cib>"""
+# The CIB of a fresh two-node cluster, recorded on the testbed (Pacemaker 2.1.5).
+FRESH = (Path(__file__).parent / "fixtures" / "pacemaker" /
+         "pacemaker-2.1-cib-fresh.xml").read_text()
 
 SPEC = {
     "properties": {"stonith-enabled": "true"},
