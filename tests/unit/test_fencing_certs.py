@@ -1,4 +1,4 @@
-"""The testbed's fencing endpoint certificates (WIP, issue 5): the client certificate is
+"""The testbed's fencing endpoint certificates: the client certificate is
 signed by the testbed's own CA, the server certificate names the bridge address only."""
 
 import subprocess

@@ -1,4 +1,4 @@
-"""The testbed's fencing endpoint (WIP, issue 5): the Docker API behind TLS with client
+"""The testbed's fencing endpoint: the Docker API behind TLS with client
 certificates, listening on the management bridge's gateway address only, so Debian's
 `fence_docker` on the controllers can really power a container off and on.
 
