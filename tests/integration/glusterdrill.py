@@ -79,10 +79,14 @@ class Writer:
     times: list[float] = field(default_factory=list)
     errors: list[tuple[float, str]] = field(default_factory=list)
 
+    # The client program: argv = target, stop file, pace; prints "OK <time> <name> <sha>"
+    # per acknowledged write and "ERR <time> <why> <name>" per failed one.
+    script = WRITER
+
     def start(self) -> Writer:
         self.stop_file = f"/tmp/writer-stop-{time.monotonic_ns()}"
         self.proc = subprocess.Popen(
-            ["docker", "exec", container(self.host), "python3", "-c", WRITER,
+            ["docker", "exec", container(self.host), "python3", "-c", self.script,
              self.directory, self.stop_file, str(self.pace)], stdout=subprocess.PIPE,
             text=True)
         self.thread = threading.Thread(target=self._read, daemon=True)
