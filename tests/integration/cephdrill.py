@@ -154,3 +154,23 @@ def memory_mib() -> float:
                       check=False)
         total += sum(int(x) for x in out.split() if x.isdigit())
     return total / 1024
+
+
+CEPHFS = "/mnt/cephfs"
+
+
+def mount_cephfs(*hosts: str) -> str:
+    """CephFS mounted with ceph-fuse at /mnt/cephfs on `hosts`, with a key made for the
+    tests (`ceph fs authorize`, rw on the whole filesystem)."""
+    keyring = on_node("st1", "ceph fs authorize cephfs client.pilotstack-test / rw")
+    for host in hosts:
+        on_node(host, f"cat > /etc/ceph/ceph.client.pilotstack-test.keyring <<'K'\n{keyring}K\n"
+                      "chmod 600 /etc/ceph/ceph.client.pilotstack-test.keyring; "
+                      f"mkdir -p {CEPHFS}; mountpoint -q {CEPHFS} || "
+                      f"ceph-fuse --id pilotstack-test {CEPHFS} >/dev/null")
+    return CEPHFS
+
+
+def unmount_cephfs(*hosts: str) -> None:
+    for host in hosts:
+        on_node(host, f"fusermount -u {CEPHFS}", check=False)

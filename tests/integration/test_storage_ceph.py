@@ -9,7 +9,16 @@ import subprocess
 
 import pytest
 
-from .cephdrill import MONS, ceph, memory_mib, state, wait_whole, whole_problems
+from .cephdrill import (
+    MONS,
+    ceph,
+    memory_mib,
+    mount_cephfs,
+    state,
+    unmount_cephfs,
+    wait_whole,
+    whole_problems,
+)
 from .conftest import BIN, ENV, FIGURES, INVENTORY, ROOT, ansible_playbook
 from .glusterdrill import on_node
 
@@ -101,16 +110,9 @@ def test_client_keys_have_least_privilege():
 
 @pytest.fixture(scope="module")
 def cephfs_mount():
-    """CephFS mounted with ceph-fuse on cmp1 and cmp2 with a key for the test only."""
-    keyring = on_node("st1", "ceph fs authorize cephfs client.pilotstack-test / rw")
-    for host in ("cmp1", "cmp2"):
-        on_node(host, f"cat > /etc/ceph/ceph.client.pilotstack-test.keyring <<'K'\n{keyring}K\n"
-                      "chmod 600 /etc/ceph/ceph.client.pilotstack-test.keyring; "
-                      "mkdir -p /mnt/cephfs; mountpoint -q /mnt/cephfs || "
-                      "ceph-fuse --id pilotstack-test /mnt/cephfs >/dev/null")
-    yield "/mnt/cephfs"
-    for host in ("cmp1", "cmp2"):
-        on_node(host, "fusermount -u /mnt/cephfs", check=False)
+    """CephFS mounted with ceph-fuse on cmp1 and cmp2 with a key for the tests only."""
+    yield mount_cephfs("cmp1", "cmp2")
+    unmount_cephfs("cmp1", "cmp2")
 
 
 def test_cephfs_mounted_written_and_read_from_another_client(cephfs_mount):
