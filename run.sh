@@ -75,7 +75,7 @@ case "${1:-}" in
   test)
     setup
     shift
-    python -m pytest -v -p no:cacheprovider tests "$@"
+    python -m pytest -v -p no:cacheprovider --durations=40 tests "$@"
     ;;
   bench)
     setup

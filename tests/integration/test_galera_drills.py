@@ -275,10 +275,11 @@ def test_config_change_rolls_through_the_members(stack, drill_db, writer):
 
 
 def test_repeated_kills_and_rejoins(stack, drill_db, writer):
-    """20 cycles: kill a member, writes must resume, start it, wait until it rejoined, and
+    """6 cycles (each member killed twice; 20 before the Ceph tier needed the CI time, same
+    figures): kill a member, writes must resume, start it, wait until it rejoined, and
     at once kill the next one. Survivors must stay Primary, or be restored by the tool."""
     gaps, rejoins, restored = [], [], 0
-    for cycle in range(20):
+    for cycle in range(6):
         victim = DB[cycle % 3]
         t0 = time.monotonic()
         docker("kill", container(victim))
@@ -297,11 +298,11 @@ def test_repeated_kills_and_rejoins(stack, drill_db, writer):
         t1 = time.monotonic()
         wait_whole(drill_db, timeout=300)
         rejoins.append(time.monotonic() - t1)
-    FIGURES["20 kill/rejoin cycles: write gap median / max (s)"] = (
+    FIGURES["6 kill/rejoin cycles: write gap median / max (s)"] = (
         f"{statistics.median(gaps):.2f} / {max(gaps):.2f}")
-    FIGURES["20 kill/rejoin cycles: rejoin median / max (s)"] = (
+    FIGURES["6 kill/rejoin cycles: rejoin median / max (s)"] = (
         f"{statistics.median(rejoins):.1f} / {max(rejoins):.1f}")
-    FIGURES["20 kill/rejoin cycles: non-Primary majorities restored by the tool"] = restored
+    FIGURES["6 kill/rejoin cycles: non-Primary majorities restored by the tool"] = restored
     back_to_normal(stack, drill_db)
     writer.wait_acks(100)
-    finish(writer, drill_db, writer.table, "20 kill/rejoin cycles")
+    finish(writer, drill_db, writer.table, "6 kill/rejoin cycles")
