@@ -11,7 +11,7 @@ test:
 unit:
 	$(VENV)/python -m pytest -q -p no:cacheprovider tests/unit tests/lint
 lint:
-	$(VENV)/ruff check src tests library module_utils filter_plugins bench
+	$(VENV)/ruff check src tests library module_utils filter_plugins callback_plugins bench
 	$(VENV)/yamllint -s .
 	$(VENV)/ansible-lint -q
 bench:

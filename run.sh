@@ -2,7 +2,7 @@
 # pilotstack entry point on a Debian machine, as root.
 #   ./run.sh deploy   install what is missing, bring the local testbed up, deploy site.yml
 #   ./run.sh test     install what is missing, run the whole test suite (lint, unit, testbed)
-#   ./run.sh bench    foundation benchmark (image build, testbed up, base cold run, re-run)
+#   ./run.sh bench    deploy benchmark: cold deploy of every tier, per-tier times, re-run
 #   ./run.sh setup    only install what is missing (packages, Docker engine, Python venv)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -79,7 +79,7 @@ case "${1:-}" in
     ;;
   bench)
     setup
-    python bench/foundation.py
+    python bench/deploy.py "${@:2}"
     ;;
   *)
     sed -n '2,7p' "$0" >&2

@@ -94,6 +94,18 @@ def cmd_playbook(args, playbook: str) -> int:
     return subprocess.call(argv, cwd=paths.project_root(), env=env)
 
 
+def cmd_status(args) -> int:
+    from . import status as status_mod
+    inv = Path(args.inventory)
+    _, pass_file = secrets_mod.vault_paths(inv, Path(args.vault_password_file)
+                                           if args.vault_password_file else None)
+    data = status_mod.load_inventory(inv, pass_file)
+    tiers = args.tier or status_mod.enabled_tiers(data)
+    report = status_mod.collect(data, tiers)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else status_mod.render(report))
+    return 0 if not report.problems else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pilotstack", description=__doc__,
@@ -133,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Ansible strategy (mitogen: faster re-runs, opt-in)")
         p.set_defaults(func=lambda a, b=book: cmd_playbook(a, b))
 
+    st = sub.add_parser("status", help="every tier's state over SSH, one table; exit 1 when "
+                                       "anything is degraded")
+    inv_args(st)
+    st.add_argument("--json", action="store_true", help="machine-readable report")
+    st.add_argument("--tier", action="append", choices=["lb", "galera", "rabbitmq",
+                                                         "controllers", "gluster", "ceph"],
+                    help="only this tier (repeatable; default every enabled tier)")
+    st.set_defaults(func=cmd_status)
+
     run = sub.add_parser("run", help="run one playbook of playbooks/ (e.g. galera-recover, "
                                      "galera-rolling-restart)")
     run.add_argument("playbook")
@@ -153,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     except (TestbedError, topology_mod.TopologyError, secrets_mod.SecretsError) as exc:
         print(f"pilotstack: {exc}", file=sys.stderr)
         return 1
-    except RuntimeError as exc:  # docker, package cache
+    except RuntimeError as exc:  # docker, package cache, status
         print(f"pilotstack: {exc}", file=sys.stderr)
         return 1
 

@@ -146,10 +146,10 @@ def start_daemon(host: str, unit: str) -> None:
                   f"systemctl reset-failed {unit} 2>/dev/null; systemctl start {unit}")
 
 
-def memory_mib() -> float:
-    """Resident memory of every Ceph daemon on the storage hosts, MiB."""
+def memory_mib(hosts: list[str] | tuple = tuple(MONS)) -> float:
+    """Resident memory of every Ceph daemon on `hosts` (default the storage hosts), MiB."""
     total = 0
-    for host in MONS:
+    for host in hosts:
         out = on_node(host, "ps -C ceph-mon,ceph-mgr,ceph-osd,ceph-mds -o rss= || true",
                       check=False)
         total += sum(int(x) for x in out.split() if x.isdigit())

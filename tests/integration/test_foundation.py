@@ -6,6 +6,7 @@ The tests run in file order and share one testbed (session fixture).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -62,6 +63,22 @@ def test_deploy_site(testbed):
     assert "new_cluster db1" in run.output  # bootstrapped once, from the first member
     assert set(run.recap) == {"localhost", *HOSTS}
     assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in run.recap.values())
+    tiers = tier_times(run)
+    assert list(tiers) == TIERS, tiers
+    for tier, figures in tiers.items():
+        FIGURES[f"site.yml cold run, tier {tier} (s)"] = figures["seconds"]
+
+
+TIERS = ["Preflight", "Base", "GlusterFS", "Ceph", "Galera", "Load balancers", "RabbitMQ",
+         "Pacemaker"]
+
+
+def tier_times(run) -> dict:
+    """The tier callback's figures: a progress line per tier, the table at the end, JSON."""
+    for tier in TIERS:
+        assert f"== pilotstack: tier {tier} (" in run.output, tier
+    assert "PILOTSTACK TIER TIMES" in run.output
+    return json.loads((ROOT / ".pilotstack" / "last-run-tiers.json").read_text())["tiers"]
 
 
 def test_second_run_changes_nothing(testbed):
@@ -70,6 +87,16 @@ def test_second_run_changes_nothing(testbed):
     FIGURES["site.yml re-run changed"] = run.changed
     assert run.rc == 0, run.output[-6000:]
     assert run.changed == 0, {h: r for h, r in run.recap.items() if r["changed"]}
+    for tier, figures in tier_times(run).items():
+        FIGURES[f"site.yml re-run, tier {tier} (s)"] = figures["seconds"]
+
+
+def test_a_disabled_tier_is_skipped_before_any_task(testbed):
+    run = ansible_playbook("ceph.yml", INVENTORY, "-e",
+                           '{"pilotstack_disabled_tiers": ["ceph"]}')
+    assert run.rc == 0, run.output[-4000:]
+    assert "TASK [ceph" not in run.output and "TASK [Ceph" not in run.output, run.output
+    assert run.changed == 0
 
 
 def test_base_really_configured_the_hosts(testbed):

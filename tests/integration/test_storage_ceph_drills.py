@@ -92,7 +92,7 @@ def test_drill_osd_host_fails_under_rbd_writes(how):
     try:
         # Kept down 40 s: long enough to see the whole stall and I/O carry on without it.
         time.sleep(40)
-        PEAK.append(memory_mib_of(["st1", "st2"]))
+        PEAK.append(memory_mib(["st1", "st2"]))
         acked_while_down = writer.acked_between(start + 30, time.time())
     finally:
         if how == "killed":
@@ -110,15 +110,6 @@ def test_drill_osd_host_fails_under_rbd_writes(how):
         round(whole_after, 1))
     assert gone == {"missing": [], "corrupt": []}
     assert acked_while_down > 0, "writes did not resume while the host was down"
-
-
-def memory_mib_of(hosts: list[str]) -> float:
-    total = 0
-    for host in hosts:
-        out = on_node(host, "ps -C ceph-mon,ceph-mgr,ceph-osd,ceph-mds -o rss= || true",
-                      check=False)
-        total += sum(int(x) for x in out.split() if x.isdigit())
-    return total / 1024
 
 
 def new_client_op(timeout: int = 20) -> bool:

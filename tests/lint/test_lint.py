@@ -22,7 +22,7 @@ def run(*argv: str) -> subprocess.CompletedProcess:
 
 def test_ruff():
     proc = run(str(BIN / "ruff"), "check", "src", "tests", "library", "module_utils",
-               "filter_plugins", "bench")
+               "filter_plugins", "callback_plugins", "bench")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -166,6 +166,8 @@ def test_module_no_change_on_a_clustered_node():
     ctl = Ctl("three", {"rabbit@db1": "three", "rabbit@db2": "three"})
     result = run_module(MOD, ARGS, run_command=ctl)
     assert result["changed"] is False and result["action"] == "none"
+    # its own status is proof enough: one rabbitmqctl call, not one per member and vhost
+    assert ctl.calls == [["rabbitmqctl", "-q", "cluster_status", "--formatter", "json"]]
 
 
 def test_module_refuses_to_discard_queues_and_fails_on_tool_errors():
