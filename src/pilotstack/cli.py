@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from . import paths
@@ -106,6 +107,41 @@ def cmd_status(args) -> int:
     return 0 if not report.problems else 1
 
 
+def cmd_drill(args) -> int:
+    from . import drills
+    from .drills.env import Env
+    registry = drills.load()
+    if args.list or (not args.name and not args.all):
+        for d in registry.values():
+            print(f"{d.name:<28} {d.tier:<12} {d.summary}")
+        return 0 if args.list else 2
+    names = list(registry) if args.all else [args.name]
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        print(f"pilotstack: unknown drill {unknown[0]} (pilotstack drill --list)",
+              file=sys.stderr)
+        return 2
+    env = Env()
+    env.require_up()
+    results = []
+    for i, name in enumerate(names, 1):
+        print(f"== drill {i}/{len(names)}: {name}: {registry[name].summary}", flush=True)
+        result = drills.run(name, env, echo=lambda line: print(line, flush=True))
+        verdict = "ok" if result.ok else f"FAILED: {result.error}"
+        print(f"   {verdict} ({result.seconds:.0f} s)", flush=True)
+        results.append(result)
+    text = drills.report(results)
+    if args.report or args.all:
+        out = Path(args.report or paths.state_dir() / f"drills-{int(time.time())}.json")
+        out.write_text(text + "\n")
+        print(f"report: {out}")
+    lost = sum(r.lost for r in results)
+    acked = sum(c.acknowledged for r in results for c in r.counts)
+    print(f"{sum(r.ok for r in results)} of {len(results)} drills ok; {lost} lost of "
+          f"{acked} acknowledged")
+    return 0 if all(r.ok for r in results) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pilotstack", description=__doc__,
@@ -153,6 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "controllers", "gluster", "ceph"],
                     help="only this tier (repeatable; default every enabled tier)")
     st.set_defaults(func=cmd_status)
+
+    dr = sub.add_parser("drill", help="run a fault drill on the deployed testbed, print its "
+                                      "figures (--all: every drill, JSON report)")
+    dr.add_argument("name", nargs="?")
+    dr.add_argument("--all", action="store_true", help="every drill, one after another")
+    dr.add_argument("--list", action="store_true", help="the drills, one line each")
+    dr.add_argument("--report", help="where to write the JSON report (default with --all: "
+                                     ".pilotstack/drills-<time>.json)")
+    dr.set_defaults(func=cmd_drill)
 
     run = sub.add_parser("run", help="run one playbook of playbooks/ (e.g. galera-recover, "
                                      "galera-rolling-restart)")

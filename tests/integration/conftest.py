@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import testinfra
 
+from pilotstack.drills.env import PlaybookRun, run_playbook
 from tests.conftest import ROOT
 
 BIN = Path(sys.executable).parent
@@ -25,8 +24,6 @@ ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_C
            PILOTSTACK_ROOT=str(ROOT))
 INVENTORY = ROOT / "inventory" / "testbed"
 FIGURES: dict[str, object] = {}
-RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
-                      r"failed=(\d+)", re.M)
 
 
 def docker_names() -> dict[str, list[str]]:
@@ -47,31 +44,9 @@ def pilotstack(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
-@dataclass
-class PlaybookRun:
-    rc: int
-    output: str
-    seconds: float
-    recap: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    @property
-    def changed(self) -> int:
-        return sum(r["changed"] for r in self.recap.values())
-
-
 def ansible_playbook(playbook: str, inventory: Path = INVENTORY, *extra: str,
                      vault: bool = True) -> PlaybookRun:
-    argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), f"playbooks/{playbook}",
-            *extra]
-    if vault and (inventory / ".vault_pass").exists():
-        argv += ["--vault-password-file", str(inventory / ".vault_pass")]
-    start = time.monotonic()
-    proc = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True)
-    seconds = time.monotonic() - start
-    output = proc.stdout + proc.stderr
-    recap = {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]),
-                    "failed": int(m[5])} for m in RECAP_RE.finditer(output)}
-    return PlaybookRun(proc.returncode, output, seconds, recap)
+    return run_playbook(ROOT, inventory, playbook, *extra, vault=vault)
 
 
 class Bed:
@@ -126,60 +101,38 @@ def stack(testbed):
     return testbed
 
 
-@pytest.fixture(scope="session")
-def drill_db(stack):
-    """An SQL account for the drills, reachable from this machine and through the VIP
-    (HAProxy connects from the balancers' management addresses); a fresh random password
-    per run."""
-    import secrets as pysecrets
-    creds = {"user": "pilotstack_drill", "password": pysecrets.token_hex(16)}
-    sql = (f"CREATE DATABASE IF NOT EXISTS drill; "
-           f"CREATE USER IF NOT EXISTS '{creds['user']}'@'10.213.10.%'; "
-           f"ALTER USER '{creds['user']}'@'10.213.10.%' IDENTIFIED BY '{creds['password']}'; "
-           f"GRANT ALL ON drill.* TO '{creds['user']}'@'10.213.10.%'")
-    stack.host("db1").check_output(f'mysql -e "{sql}"')
-    return creds
+class _FigureSink:
+    """Where drill helpers used outside a registered drill report: the run's FIGURES."""
 
+    def figure(self, key: str, value) -> None:
+        FIGURES[key] = value
 
-def new_table(testbed, name: str) -> str:
-    """A fresh drill table (id chosen by the client, node that took the write)."""
-    testbed.host("db1").check_output(
-        f'mysql -e "DROP TABLE IF EXISTS drill.{name}; CREATE TABLE drill.{name} '
-        f'(id BIGINT PRIMARY KEY, node VARCHAR(16), at TIMESTAMP(6) DEFAULT NOW(6))"')
-    return name
+    def count(self, what: str, acknowledged: int, lost: int) -> None:
+        FIGURES[f"{what} lost"] = f"{lost} of {acknowledged}"
 
 
 @pytest.fixture(scope="session")
-def drill_mq(stack):
-    """An AMQP account for the messaging drills: vhost `drill` (quorum queues by default)
-    and a user with rights there only; a fresh random password per run."""
-    import secrets as pysecrets
-
-    from .mqdrill import wait_whole
-    creds = {"user": "pilotstack_drill", "password": pysecrets.token_hex(16)}
-    wait_whole(300)
-    stack.host("db1").check_output(
-        "(rabbitmqctl -q list_vhosts name | grep -qx drill || "
-        " rabbitmqctl -q add_vhost drill --default-queue-type quorum) && "
-        f"(rabbitmqctl -q delete_user {creds['user']} >/dev/null 2>&1 || true) && "
-        f"rabbitmqctl -q add_user {creds['user']} {creds['password']} >/dev/null && "
-        f"rabbitmqctl -q set_permissions -p drill {creds['user']} '.*' '.*' '.*'")
-    return creds
+def drill_env(stack):
+    """The drills' view of the deployed testbed (pilotstack.drills.env.Env)."""
+    from pilotstack.drills.env import Env
+    env = Env(ROOT)
+    env.recorder = _FigureSink()
+    return env
 
 
-def new_queue(creds: dict, name: str, host: str = "db1") -> str:
-    """A fresh quorum queue in the drill vhost, named `name-<time>`, once the cluster is
-    whole. A new name each time: declaring a quorum queue again right after deleting it
-    races with its Ra members still terminating on other nodes (a drill run twice in a row
-    left the second queue unlisted on one node)."""
-    import pika
+@pytest.fixture(scope="session")
+def drill_db(drill_env):
+    """The drills' SQL account (reachable from this machine and through the VIP)."""
+    return drill_env.sql_account
 
-    from .mqdrill import params, wait_whole
-    wait_whole(300)
-    name = f"{name}-{int(time.time())}"
-    conn = pika.BlockingConnection(params(host, creds))
-    try:
-        conn.channel().queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
-    finally:
-        conn.close()
-    return name
+
+def run_drill(env, name: str):
+    """Runs a registered drill as `pilotstack drill` does; its figures join FIGURES; fails
+    the test with the drill's own error when an invariant did not hold or data was lost."""
+    from pilotstack import drills
+    result = drills.run(name, env)
+    FIGURES.update(result.figures)
+    for c in result.counts:
+        FIGURES[f"{name}: {c.what} lost"] = f"{c.lost} of {c.acknowledged}"
+    assert result.ok, result.error
+    return result

@@ -12,8 +12,18 @@ import urllib.request
 import pytest
 import yaml
 
-from .conftest import FIGURES, INVENTORY, ansible_playbook, new_table
-from .dbdrill import DB, LB, MGMT, VIP, connect, haproxy_servers, wait_whole
+from pilotstack.drills.galera import (
+    DB,
+    LB,
+    MGMT,
+    VIP,
+    connect,
+    haproxy_servers,
+    new_table,
+    wait_whole,
+)
+
+from .conftest import FIGURES, INVENTORY, ansible_playbook
 
 CNF = "/etc/mysql/mariadb.conf.d/60-pilotstack-galera.cnf"
 
@@ -73,8 +83,8 @@ def test_vip_is_held_by_exactly_one_balancer(stack):
 
 
 def test_a_write_through_the_vip_is_read_on_every_member_and_one_writer_takes_it(
-        stack, drill_db):
-    table = new_table(stack, "verify")
+        stack, drill_env, drill_db):
+    table = new_table(drill_env, "verify")
     nodes = set()
     for i in range(20):  # new connection each time: HAProxy must pick the same writer
         with connect(VIP, drill_db) as conn, conn.cursor() as cur:
@@ -88,7 +98,7 @@ def test_a_write_through_the_vip_is_read_on_every_member_and_one_writer_takes_it
             assert cur.fetchone()[0] == 20, name
 
 
-def test_haproxy_has_one_active_server_and_two_backups(stack):
+def test_haproxy_has_one_active_server_and_two_backups(stack, drill_env):
     for lb in LB:
         out = stack.host(lb).check_output(
             "echo 'show stat' | socat -t 2 stdio /run/haproxy/admin.sock")
@@ -97,7 +107,7 @@ def test_haproxy_has_one_active_server_and_two_backups(stack):
         active = [r[1] for r in rows if r[19] == "1"]
         backup = [r[1] for r in rows if r[20] == "1"]
         assert active == ["db1"] and backup == ["db2", "db3"], (lb, rows)
-        assert haproxy_servers(stack.host(lb)) == {"db1": "UP", "db2": "UP", "db3": "UP"}
+        assert haproxy_servers(drill_env, lb) == {"db1": "UP", "db2": "UP", "db3": "UP"}
     cfg = stack.host("lb1").file("/etc/haproxy/haproxy.cfg")
     assert cfg.mode == 0o640 and cfg.group == "haproxy"
     assert cfg.contains("on-marked-down shutdown-sessions")

@@ -9,8 +9,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .conftest import FIGURES, INVENTORY, ansible_playbook
-from .glusterdrill import BRICKS, SERVERS, on_node, wait_healed
+from pilotstack.drills.gluster import BRICKS, SERVERS, on_node
+
+from .conftest import FIGURES, INVENTORY, ansible_playbook, run_drill
 
 VOLUMES = {"instances": ["cmp1", "cmp2"], "images": ["ctl1", "ctl2"],
            "volumes": ["ctl1", "ctl2"]}
@@ -112,26 +113,8 @@ def test_rerun_and_check_mode_change_nothing():
     assert check.rc == 0 and check.changed == 0, check.recap
 
 
-def test_rolling_restart_waits_for_heal_while_a_client_writes():
-    from .glusterdrill import Writer, lost
-    def bricks_pids():
-        return {h: set(on_node(h, "pidof glusterfsd").split()) for h in SERVERS}
-    before = bricks_pids()
-    writer = Writer("cmp1", f"{MOUNTS['instances']}/rolling").start()
-    writer.wait_acks(20)
-    start = time.monotonic()
-    run = ansible_playbook("gluster-rolling-restart.yml")
-    took = time.monotonic() - start
-    writer.stop()
-    assert run.rc == 0, run.output[-6000:]
-    assert {h: run.recap[h]["changed"] for h in SERVERS} == dict.fromkeys(SERVERS, 1)
-    after = bricks_pids()
-    assert all(not (before[h] & after[h]) and after[h] for h in SERVERS), (before, after)
-    wait_healed("instances", timeout=120)
-    gone = lost(writer)
-    FIGURES["gluster rolling restart (s, files acked, lost)"] = (
-        round(took, 1), len(writer.acked), len(gone["missing"]) + len(gone["corrupt"]))
-    assert gone == {"missing": [], "corrupt": []}
+def test_rolling_restart_waits_for_heal_while_a_client_writes(drill_env):
+    run_drill(drill_env, "gluster-rolling-restart")
 
 
 @pytest.mark.parametrize("case", ["brick on the root filesystem", "replica 2"])

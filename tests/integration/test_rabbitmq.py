@@ -13,9 +13,9 @@ import pika.exceptions
 import pytest
 
 from pilotstack import secrets
+from pilotstack.drills.rabbitmq import NODES, on_node, wait_whole
 
 from .conftest import FIGURES, INVENTORY, ansible_playbook
-from .mqdrill import NODES, on_node, wait_whole
 
 HOSTS = list(NODES)
 MEMBERS = [f"rabbit@{h}" for h in HOSTS]

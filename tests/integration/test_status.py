@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from pilotstack.drills.galera import wait_haproxy_all_up, wait_whole
+
 from .conftest import FIGURES, pilotstack
-from .dbdrill import container, docker, wait_haproxy_all_up, wait_whole
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -46,18 +47,18 @@ def test_status_shows_every_tier_healthy():
     assert table.stdout.rstrip().splitlines()[-1].startswith("healthy"), table.stdout
 
 
-def test_status_names_a_killed_galera_node_then_recovers(stack, drill_db):
-    docker("kill", container("db3"))
+def test_status_names_a_killed_galera_node_then_recovers(drill_env, drill_db):
+    drill_env.docker("kill", drill_env.container("db3"))
     try:
         proc = pilotstack("status", check=False)
     finally:
-        docker("start", container("db3"))
+        drill_env.docker("start", drill_env.container("db3"))
     assert proc.returncode == 1, proc.stdout
     failed = [line for line in proc.stdout.splitlines() if " FAIL " in line]
     assert any(line.split()[:2] == ["galera", "db3"] for line in failed), proc.stdout
     assert proc.stdout.rstrip().splitlines()[-1].startswith("DEGRADED"), proc.stdout
     wait_whole(drill_db)
-    wait_haproxy_all_up(stack, timeout=90)
+    wait_haproxy_all_up(drill_env, timeout=90)
     report = wait_healthy()
     assert report["healthy"], report["problems"]
 

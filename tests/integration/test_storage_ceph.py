@@ -9,18 +9,19 @@ import subprocess
 
 import pytest
 
-from .cephdrill import (
+from pilotstack.drills.ceph import (
     MONS,
     ceph,
     memory_mib,
     mount_cephfs,
+    on_node,
     state,
     unmount_cephfs,
     wait_whole,
     whole_problems,
 )
+
 from .conftest import BIN, ENV, FIGURES, INVENTORY, ROOT, ansible_playbook
-from .glusterdrill import on_node
 
 POOLS = ["volumes", "images", "vms", "backups"]
 

@@ -36,3 +36,17 @@ def test_unknown_options_are_refused_where_nothing_passes_them_on(capsys):
     with pytest.raises(SystemExit):
         cli.main(["secrets", "--bogus"])
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_drill_lists_and_refuses_unknown_names(capsys):
+    assert cli.main(["drill", "--list"]) == 0
+    listed = capsys.readouterr().out.split("\n")
+    assert any(line.startswith("galera-writer-killed ") for line in listed)
+    assert cli.main(["drill", "no-such-drill"]) == 2
+    assert "unknown drill no-such-drill" in capsys.readouterr().err
+
+
+def test_drill_runs_on_the_testbed_only(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PILOTSTACK_ROOT", str(tmp_path))
+    assert cli.main(["drill", "galera-writer-killed"]) == 1
+    assert "drills run on the testbed only" in capsys.readouterr().err

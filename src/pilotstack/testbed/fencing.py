@@ -48,6 +48,9 @@ def make_certificates(state: Path, bridge_ip: str) -> Path:
     return d
 
 
+START_CHECK_S = 1.0
+
+
 def start(state: Path, bridge_ip: str) -> int:
     """Starts the TLS proxy (once); returns its pid."""
     d = make_certificates(state, bridge_ip)
@@ -61,12 +64,25 @@ def start(state: Path, bridge_ip: str) -> int:
             pid_file.unlink()
     listen = (f"OPENSSL-LISTEN:{PORT},bind={bridge_ip},reuseaddr,fork,verify=1,"
               f"cert={d / 'server.pem'},key={d / 'server.key'},cafile={d / 'ca.pem'}")
-    with open(d / "socat.log", "ab") as log:
+    log_path = d / "socat.log"
+    with open(log_path, "ab") as log:
         proc = subprocess.Popen(["socat", listen, "UNIX-CONNECT:/var/run/docker.sock"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=log, start_new_session=True)
-    pid_file.write_text(str(proc.pid))
-    return proc.pid
+    # socat exits at once when it cannot listen (another proxy holds the port: a testbed of
+    # another checkout, or one left running): fencing would then fail on every node, late
+    # and far from the cause. Fail here instead.
+    try:
+        proc.wait(timeout=START_CHECK_S)
+    except subprocess.TimeoutExpired:
+        pid_file.write_text(str(proc.pid))
+        return proc.pid
+    lines = log_path.read_text(errors="replace").strip().splitlines()
+    raise RuntimeError(
+        f"the fencing proxy did not start on {bridge_ip}:{PORT}: "
+        f"{lines[-1] if lines else f'socat exited {proc.returncode}'}. If another "
+        f"testbed's proxy holds the port, take that testbed down (or stop it: "
+        f"pkill -f 'OPENSSL-LISTEN:{PORT}') and run `pilotstack testbed up` again")
 
 
 def stop(state: Path, remove: bool = False) -> None:

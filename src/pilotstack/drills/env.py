@@ -1,0 +1,150 @@
+"""The deployed testbed as the drills see it: containers to kill, shells on the hosts,
+playbooks to run, accounts for the clients."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import paths
+
+RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
+                      r"failed=(\d+)", re.M)
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    output: str
+    seconds: float
+    recap: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> int:
+        return sum(r["changed"] for r in self.recap.values())
+
+
+class Env:
+    """The default testbed (`pstb`): its containers, its generated inventory."""
+
+    def __init__(self, root: Path | None = None, name: str = "pstb"):
+        self.root = root or paths.project_root()
+        self.name = name
+        self.inventory = self.root / "inventory" / "testbed"
+        self.state = self.root / ".pilotstack" / "testbed" / name
+        self.recorder = None
+
+    # --- reporting (see pilotstack.drills.Recorder) --------------------------------------
+    def figure(self, key: str, value) -> None:
+        if self.recorder is not None:
+            self.recorder.figure(key, value)
+
+    def count(self, what: str, acknowledged: int, lost: int) -> None:
+        if self.recorder is not None:
+            self.recorder.count(what, acknowledged, lost)
+
+    # --- hosts ---------------------------------------------------------------------------
+    def container(self, host: str) -> str:
+        return f"{self.name}-{host}"
+
+    def docker(self, *args: str, check: bool = True) -> str:
+        proc = subprocess.run(["docker", *args], capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"docker {' '.join(args)}: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def on(self, host: str, command: str, check: bool = True, timeout: int = 300) -> str:
+        return on_node(host, command, check, timeout, self.name)
+
+    def ssh_ok(self, host: str) -> bool:
+        return subprocess.run(["ssh", "-F", str(self.state / "ssh_config"), "-o",
+                               "ConnectTimeout=2", host, "true"],
+                              capture_output=True).returncode == 0
+
+    def wait_ssh(self, host: str, timeout: float = 60.0) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.ssh_ok(host):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"{host} does not answer SSH after {timeout:.0f} s")
+
+    def playbook(self, playbook: str, *extra: str) -> PlaybookRun:
+        return run_playbook(self.root, self.inventory, playbook, *extra)
+
+    def require_up(self) -> None:
+        """Fail closed: the drills need the deployed default testbed."""
+        if not (self.state / "ssh_config").exists():
+            raise RuntimeError("no testbed state: run `pilotstack testbed up` and "
+                               "`pilotstack deploy` first (drills run on the testbed only)")
+        running = self.docker("ps", "--format", "{{.Names}}").split()
+        missing = [h for h in ("lb1", "db1", "st1", "ctl1") if self.container(h) not in running]
+        if missing:
+            raise RuntimeError(f"testbed hosts not running: {', '.join(missing)}")
+
+    # --- client accounts -------------------------------------------------------------------
+    def drill_password(self, kind: str) -> str:
+        """The drills' password for `kind` (sql, amqp): random, made once per testbed and
+        kept in its state directory (0600), so that a `pilotstack drill` and a test session
+        running side by side do not reset each other's account."""
+        store = self.state / "drill-accounts.json"
+        known = json.loads(store.read_text()) if store.exists() else {}
+        if kind not in known:
+            known[kind] = secrets.token_hex(16)
+            store.touch(mode=0o600)
+            store.write_text(json.dumps(known))
+        return known[kind]
+
+    @functools.cached_property
+    def sql_account(self) -> dict:
+        """An SQL account for the drills' clients (schema `drill`), reachable from this
+        machine and through the VIP."""
+        creds = {"user": "pilotstack_drill", "password": self.drill_password("sql")}
+        sql = (f"CREATE DATABASE IF NOT EXISTS drill; "
+               f"CREATE USER IF NOT EXISTS '{creds['user']}'@'10.213.10.%'; "
+               f"ALTER USER '{creds['user']}'@'10.213.10.%' IDENTIFIED BY "
+               f"'{creds['password']}'; "
+               f"GRANT ALL ON drill.* TO '{creds['user']}'@'10.213.10.%'")
+        self.on("db1", f'mysql -e "{sql}"')
+        return creds
+
+
+def run_playbook(root: Path, inventory: Path, playbook: str, *extra: str,
+                 vault: bool = True) -> PlaybookRun:
+    """ansible-playbook playbooks/PLAYBOOK with the project's configuration; its output,
+    wall time and recap."""
+    argv = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory),
+            f"playbooks/{playbook}", *extra]
+    if vault and (inventory / ".vault_pass").exists():
+        argv += ["--vault-password-file", str(inventory / ".vault_pass")]
+    env = {**_environ(), "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+           "ANSIBLE_FORCE_COLOR": "0", "PILOTSTACK_ROOT": str(root)}
+    start = time.monotonic()
+    proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=env)
+    output = proc.stdout + proc.stderr
+    recap = {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]),
+                    "failed": int(m[5])} for m in RECAP_RE.finditer(output)}
+    return PlaybookRun(proc.returncode, output, time.monotonic() - start, recap)
+
+
+def on_node(host: str, command: str, check: bool = True, timeout: int = 300,
+            testbed: str = "pstb") -> str:
+    """A shell command on a testbed host (docker exec: works while its network is cut)."""
+    proc = subprocess.run(["docker", "exec", f"{testbed}-{host}", "sh", "-c", command],
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{host}: {command}: rc {proc.returncode}: "
+                           f"{(proc.stdout + proc.stderr).strip()[-800:]}")
+    return proc.stdout
+
+
+def _environ() -> dict:
+    import os
+    return dict(os.environ)

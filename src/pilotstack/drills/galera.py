@@ -1,0 +1,444 @@
+"""Database tier drills: a client writes through the VIP and records which inserts were
+acknowledged; faults hit the writer, the VIP holder, every member at once; the rows every
+member holds afterwards are counted against the acknowledged ones.
+
+An insert is acknowledged when the server answered OK to it (autocommit: Galera certified
+and committed it). An insert whose answer never came is not counted either way: the
+client cannot know, and neither could an application.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pymysql
+
+from . import DrillFailed, check, drill
+
+VIP = "10.213.10.100"
+DB = ["db1", "db2", "db3"]
+LB = ["lb1", "lb2"]
+MGMT = {"lb1": "10.213.10.11", "lb2": "10.213.10.12", "db1": "10.213.10.21",
+        "db2": "10.213.10.22", "db3": "10.213.10.23"}
+SCHEMA = "drill"
+
+
+def connect(host: str, creds: dict, timeout: float = 2.0, read_timeout: float = 10.0):
+    return pymysql.connect(host=host, port=3306, user=creds["user"],
+                           password=creds["password"], database=SCHEMA, autocommit=True,
+                           connect_timeout=timeout, read_timeout=read_timeout,
+                           write_timeout=read_timeout)
+
+
+@dataclass
+class Writer:
+    """Inserts rows with client-chosen ids through `host` (the VIP) as fast as it can."""
+
+    creds: dict
+    table: str
+    host: str = VIP
+    acked: list[tuple[int, float, str]] = field(default_factory=list)  # id, time, node
+    errors: int = 0
+    next_id: int = 1
+
+    def __post_init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> Writer:
+        self._stop.set()
+        self._thread.join(30)
+        return self
+
+    def _run(self) -> None:
+        conn, node = None, "?"
+        while not self._stop.is_set():
+            if conn is None:
+                try:
+                    # HAProxy forwards a connection to one server for its whole life.
+                    conn = connect(self.host, self.creds, timeout=1.0)
+                    with conn.cursor() as cur:
+                        cur.execute("SELECT @@wsrep_node_name")
+                        node = cur.fetchone()[0]
+                except (pymysql.Error, OSError):
+                    self.errors += 1
+                    conn = None
+                    time.sleep(0.05)
+                    continue
+            row_id, self.next_id = self.next_id, self.next_id + 1
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f"INSERT INTO {self.table} (id, node) "  # noqa: S608
+                                "VALUES (%s, @@wsrep_node_name)", (row_id,))
+                self.acked.append((row_id, time.monotonic(), node))
+            except (pymysql.Error, OSError):
+                self.errors += 1
+                with contextlib.suppress(pymysql.Error, OSError):
+                    conn.close()
+                conn = None
+
+    def wait_acks(self, count: int, timeout: float = 60.0) -> None:
+        """Block until `count` more inserts are acknowledged."""
+        want, end = len(self.acked) + count, time.monotonic() + timeout
+        while len(self.acked) < want:
+            if time.monotonic() > end:
+                raise DrillFailed(f"writer stalled: {len(self.acked)} acknowledged, "
+                                     f"{self.errors} errors")
+            time.sleep(0.05)
+
+    def gap_after(self, t0: float) -> float:
+        """Longest time without an acknowledgement from the last ack before t0 on."""
+        times = [t for _, t, _ in self.acked]
+        before = [t for t in times if t <= t0]
+        window = ([before[-1]] if before else []) + [t for t in times if t > t0]
+        return max((b - a for a, b in zip(window, window[1:], strict=False)), default=float("inf"))
+
+    def writers_after(self, t0: float) -> list[str]:
+        """Nodes that took writes from t0 on, in order, consecutive repeats merged."""
+        nodes: list[str] = []
+        for _, t, node in self.acked:
+            if t >= t0 and (not nodes or nodes[-1] != node):
+                nodes.append(node)
+        return nodes
+
+
+def lost_rows(writer: Writer, creds: dict, table: str) -> dict[str, int]:
+    """Acknowledged ids missing on each member (read on the member itself)."""
+    acked = {row_id for row_id, _, _ in writer.acked}
+    missing = {}
+    for host in DB:
+        with connect(MGMT[host], creds) as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT id FROM {table}")  # noqa: S608
+            present = {row[0] for row in cur.fetchall()}
+        missing[host] = len(acked - present)
+    return missing
+
+
+def member_status(host: str, creds: dict) -> dict[str, str]:
+    try:
+        with connect(MGMT[host], creds, timeout=1.0, read_timeout=3.0) as conn, \
+                conn.cursor() as cur:
+            cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size', "
+                        "'wsrep_cluster_status', 'wsrep_local_state_comment')")
+            return dict(cur.fetchall())
+    except (pymysql.Error, OSError) as exc:
+        return {"error": str(exc)}
+
+
+def cluster_whole(creds: dict) -> bool:
+    for host in DB:
+        st = member_status(host, creds)
+        if (st.get("wsrep_cluster_size"), st.get("wsrep_cluster_status"),
+                st.get("wsrep_local_state_comment")) != ("3", "Primary", "Synced"):
+            return False
+    return True
+
+
+def wait_whole(creds: dict, timeout: float = 300.0) -> float:
+    """Seconds until every member is Synced in a Primary component of 3."""
+    start = time.monotonic()
+    while not cluster_whole(creds):
+        if time.monotonic() - start > timeout:
+            raise DrillFailed("cluster not whole: " + repr(
+                {h: member_status(h, creds) for h in DB}))
+        time.sleep(0.5)
+    return time.monotonic() - start
+
+
+def haproxy_servers(env, lb: str) -> dict[str, str]:
+    """Galera backend server -> status, from one balancer's admin socket."""
+    out = env.on(lb, "echo 'show stat' | socat -t 2 stdio /run/haproxy/admin.sock")
+    status = {}
+    for line in out.splitlines():
+        cols = line.split(",")
+        if len(cols) > 17 and cols[0] == "galera" and cols[1] in DB:
+            status[cols[1]] = cols[17]
+    return status
+
+
+def wait_haproxy_all_up(env, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while True:
+        states = {lb: haproxy_servers(env, lb) for lb in LB}
+        if all(set(s.values()) == {"UP"} and len(s) == 3 for s in states.values()):
+            return
+        if time.monotonic() > end:
+            raise DrillFailed(f"HAProxy does not see every member UP: {states}")
+        time.sleep(0.5)
+
+
+def vip_holder(env) -> str | None:
+    for lb in LB:
+        if holds_vip(env, lb):
+            return lb
+    return None
+
+
+def holds_vip(env, lb: str) -> bool:
+    """`lb` holds the VIP (asked of lb alone: its peer may be powered off)."""
+    return f" {VIP}/" in env.on(lb, "ip -4 -o addr show", check=False)
+
+
+class Prober:
+    """Opens a new SQL connection through `host` every `interval` s and runs SELECT 1;
+    reports the longest window in which no probe succeeded."""
+
+    def __init__(self, creds: dict, host: str = VIP, interval: float = 0.02):
+        self.creds, self.host, self.interval = creds, host, interval
+        self.results: list[tuple[float, bool]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            t = time.monotonic()
+            try:
+                with connect(self.host, self.creds, timeout=0.2, read_timeout=1.0) as conn, \
+                        conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+                ok = True
+            except (pymysql.Error, OSError):
+                ok = False
+            self.results.append((t, ok))
+            time.sleep(self.interval)
+
+    def wait_ok_since(self, t0: float, timeout: float = 60.0) -> None:
+        end = time.monotonic() + timeout
+        while not any(ok for t, ok in self.results if t > t0):
+            if time.monotonic() > end:
+                raise DrillFailed(f"no SQL through {self.host} within {timeout} s")
+            time.sleep(0.05)
+
+    def longest_outage(self) -> float:
+        """Seconds from the last success before a failure to the first success after it."""
+        worst, last_ok, failing = 0.0, None, False
+        for t, ok in self.results:
+            if ok:
+                if failing and last_ok is not None:
+                    worst = max(worst, t - last_ok)
+                last_ok, failing = t, False
+            else:
+                failing = True
+        return worst
+
+
+# --- the drills ------------------------------------------------------------------------------
+
+def new_table(env, name: str) -> str:
+    """A fresh drill table (id chosen by the client, node that took the write)."""
+    env.on("db1", f'mysql -e "DROP TABLE IF EXISTS drill.{name}; CREATE TABLE drill.{name} '
+                  f'(id BIGINT PRIMARY KEY, node VARCHAR(16), at TIMESTAMP(6) DEFAULT NOW(6))"')
+    return name
+
+
+def back_to_normal(env) -> None:
+    wait_whole(env.sql_account, timeout=300)
+    wait_haproxy_all_up(env)
+
+
+@contextlib.contextmanager
+def writing(env, table: str):
+    """A Writer on a fresh table with the cluster whole, 200 inserts acknowledged; on the
+    way out it stops and every member's rows are counted against the acknowledged ones."""
+    new_table(env, table)
+    back_to_normal(env)
+    writer = Writer(env.sql_account, table).start()
+    try:
+        writer.wait_acks(200)
+        yield writer
+    finally:
+        writer.stop()
+    lost = lost_rows(writer, env.sql_account, table)
+    env.count(f"{table}: acknowledged rows (worst member)", len(writer.acked),
+              max(lost.values()))
+    check(lost == {h: 0 for h in DB}, f"acknowledged rows missing per member: {lost}")
+
+
+def _writer_fault(env, fault: str) -> None:
+    with writing(env, f"writer_{fault}") as writer:
+        t0 = time.monotonic()
+        env.docker("kill" if fault == "killed" else "pause", env.container("db1"))
+        t_down = time.monotonic()  # acks before this may still come from db1
+        try:
+            writer.wait_acks(300, timeout=90)
+            gap = writer.gap_after(t0)
+            took = writer.writers_after(t_down)
+        finally:
+            env.docker("start" if fault == "killed" else "unpause", env.container("db1"))
+        env.figure(f"writer {fault}: write gap (s)", round(gap, 2))
+        rejoin = time.monotonic()
+        back_to_normal(env)
+        env.figure(f"writer {fault}: back to 3 Synced + HAProxy UP (s)",
+                   round(time.monotonic() - rejoin, 1))
+        writer.wait_acks(100)
+        check(took[:1] == ["db2"], f"the first backup did not take over: {took}")
+        check(writer.writers_after(time.monotonic() - 0.5)[-1:] == ["db1"],
+              "no failback to db1")
+
+
+@drill("galera-writer-killed", "galera")
+def writer_killed(env) -> None:
+    """The writer (db1) killed under writes: the first backup takes over, db1 rejoins and
+    takes the writes back."""
+    _writer_fault(env, "killed")
+
+
+@drill("galera-writer-frozen", "galera")
+def writer_frozen(env) -> None:
+    """The writer (db1) frozen (docker pause: silent, like a power cut or a dead port)
+    under writes: peers notice when their timeouts expire."""
+    _writer_fault(env, "paused")
+
+
+def became_master_at(env, lb: str) -> float:
+    """Unix time of lb's last VRRP transition to MASTER (its journal; one clock for all)."""
+    return float(env.on(lb, "journalctl -u keepalived -o short-unix --no-pager -q | grep "
+                            "'Entering MASTER STATE' | tail -1 | cut -d' ' -f1"))
+
+
+@drill("galera-vip-holder", "lb")
+def vip_holder_lost(env) -> None:
+    """The VIP holder killed, then (back) its peer's keepalived stopped gracefully: how long
+    no new SQL connection gets through the VIP."""
+    holder = vip_holder(env)
+    check(holder in LB, f"no balancer holds {VIP}")
+    other = next(lb for lb in LB if lb != holder)
+    with Prober(env.sql_account) as probe:
+        time.sleep(0.5)
+        t_kill, t0 = time.time(), time.monotonic()
+        env.docker("kill", env.container(holder))
+        try:
+            probe.wait_ok_since(t0 + 0.5)
+            check(holds_vip(env, other), f"{other} did not take {VIP}")
+            hard_vrrp = became_master_at(env, other) - t_kill
+        finally:
+            env.docker("start", env.container(holder))
+        hard_sql = probe.longest_outage()
+    env.figure("VIP holder killed: peer MASTER after (s)", round(hard_vrrp, 2))
+    env.figure("VIP holder killed: no SQL through the VIP for (s)", round(hard_sql, 2))
+    check(hard_sql > 0.5, "the kill was not felt: the probe measured nothing")
+    env.wait_ssh(holder)
+    for _ in range(60):
+        if env.on(holder, "systemctl is-active keepalived", check=False).strip() == "active":
+            break
+        time.sleep(0.5)
+    time.sleep(4)  # several advertisement intervals: no preemption, the VIP stays put
+    check(vip_holder(env) == other, "the VIP moved back (preemption)")
+
+    with Prober(env.sql_account) as probe:
+        time.sleep(0.5)
+        t_stop = float(env.on(other, "date +%s.%N; systemctl stop keepalived").split()[0])
+        try:
+            time.sleep(1)
+            check(holds_vip(env, holder), f"{holder} did not take {VIP} back")
+            graceful_vrrp = became_master_at(env, holder) - t_stop
+        finally:
+            env.on(other, "systemctl start keepalived")
+        graceful_sql = probe.longest_outage()
+    env.figure("VIP holder keepalived stopped: peer MASTER after (s)", round(graceful_vrrp, 2))
+    env.figure("VIP holder keepalived stopped: no SQL through the VIP for (s)",
+               round(graceful_sql, 2))
+    check(graceful_vrrp < hard_vrrp, "a graceful stop was not faster than a kill")
+
+
+def power_cut(env, writer: Writer, back: tuple[str, ...] = tuple(DB)) -> float:
+    """Kill every member at once under writes; power `back` on. Returns the power-on time."""
+    writer.wait_acks(300)
+    env.docker("kill", *(env.container(h) for h in DB))
+    time.sleep(2)
+    writer.stop()
+    on = time.monotonic()
+    env.docker("start", *(env.container(h) for h in back))
+    return on
+
+
+@drill("galera-power-cut", "galera")
+def power_cut_all(env) -> None:
+    """Every member powered off at once under writes, then on: galera-recover.yml brings
+    the cluster back unattended."""
+    with writing(env, "power_cut") as writer:
+        on = power_cut(env, writer)
+        for host in DB:
+            env.wait_ssh(host)
+        run = env.playbook("galera-recover.yml")
+        check(run.rc == 0, f"galera-recover.yml failed:\n{run.output[-4000:]}")
+        env.figure("power cut of 3 members: power-on to recovered, unattended (s)",
+                   round(time.monotonic() - on, 1))
+        back_to_normal(env)
+
+
+def ist_and_sst_since(env, since: str) -> tuple[int, int]:
+    ist = sst = 0
+    for host in DB:
+        out = env.on(host, f"journalctl --since '{since}' --no-pager -q "
+                           "| grep -E '(IST|SST) completed on joiner' || true")
+        ist += out.count("IST completed on joiner")
+        sst += out.count("SST completed on joiner")
+    return ist, sst
+
+
+@drill("galera-rolling-restart", "galera")
+def rolling_restart(env) -> None:
+    """galera-rolling-restart.yml under writes: every member rejoins by IST, none by SST."""
+    with writing(env, "rolling_restart") as writer:
+        since = env.on("db1", "date '+%Y-%m-%d %H:%M:%S'").strip()
+        t0 = time.monotonic()
+        run = env.playbook("galera-rolling-restart.yml")
+        check(run.rc == 0, f"galera-rolling-restart.yml failed:\n{run.output[-4000:]}")
+        env.figure("rolling restart of 3 members under writes (s)", round(run.seconds, 1))
+        env.figure("rolling restart: longest write gap (s)", round(writer.gap_after(t0), 2))
+        ist_sst = ist_and_sst_since(env, since)
+        check(ist_sst == (3, 0), f"(IST, SST) rejoins: {ist_sst}, expected (3, 0)")
+        writer.wait_acks(100)
+
+
+@drill("galera-kill-rejoin-cycles", "galera")
+def kill_rejoin_cycles(env, cycles: int = 6) -> None:
+    """Members killed one after another under writes (each twice): writes resume, the
+    member rejoins, the next is killed at once. Survivors stay Primary, or the recovery
+    playbook restores them."""
+    gaps, rejoins, restored = [], [], 0
+    with writing(env, "kill_rejoin") as writer:
+        for cycle in range(cycles):
+            victim = DB[cycle % 3]
+            t0 = time.monotonic()
+            env.docker("kill", env.container(victim))
+            try:
+                writer.wait_acks(50, timeout=30)
+            except DrillFailed:
+                # No writes: a non-Primary majority? The recovery playbook must restore it.
+                run = env.playbook("galera-recover.yml", "-e", "galera_recover_grace=5")
+                check(run.rc == 0 and "pc_bootstrap" in run.output,
+                      f"no writes after killing {victim} and no pc_bootstrap:\n"
+                      f"{run.output[-3000:]}")
+                restored += 1
+                writer.wait_acks(50, timeout=30)
+            gaps.append(writer.gap_after(t0))
+            env.docker("start", env.container(victim))
+            t1 = time.monotonic()
+            wait_whole(env.sql_account, timeout=300)
+            rejoins.append(time.monotonic() - t1)
+        back_to_normal(env)
+        writer.wait_acks(100)
+    env.figure(f"{cycles} kill/rejoin cycles: write gap median / max (s)",
+               f"{statistics.median(gaps):.2f} / {max(gaps):.2f}")
+    env.figure(f"{cycles} kill/rejoin cycles: rejoin median / max (s)",
+               f"{statistics.median(rejoins):.1f} / {max(rejoins):.1f}")
+    env.figure(f"{cycles} kill/rejoin cycles: non-Primary majorities restored by the tool",
+               restored)
