@@ -72,19 +72,26 @@ def ansible_playbook_argv(inventory: str, playbook: str, vault_password_file: st
 
 
 def strategy_env(strategy: str) -> dict[str, str]:
-    """Environment for ansible-playbook: the project's ansible.cfg, and Mitogen's strategy
-    when asked for (measured on the testbed: base re-run 59 s linear, 36 s mitogen_linear).
-    Mitogen is opt-in: ansible-core deprecates third-party strategy plugins."""
+    """Environment for ansible-playbook: the project's ansible.cfg, and the strategy.
+
+    auto (deploy's default) takes Mitogen's mitogen_linear when the mitogen package is
+    installed (`.[speed]`, which run.sh installs), Ansible's linear otherwise. Measured on
+    the testbed: a whole-stack re-run takes half the time with Mitogen (README, Speed).
+    ansible-core deprecates third-party strategy plugins and prints a warning for it;
+    `--strategy linear` runs with Ansible's own."""
     env = {"ANSIBLE_CONFIG": str(paths.project_root() / "ansible.cfg")}
-    if strategy == "mitogen":
-        try:
-            import ansible_mitogen
-        except ImportError as exc:
-            raise RuntimeError("--strategy mitogen needs the mitogen package "
-                               "(pip install '.[speed]')") from exc
-        env["ANSIBLE_STRATEGY_PLUGINS"] = str(Path(ansible_mitogen.__file__).parent
-                                              / "plugins" / "strategy")
-        env["ANSIBLE_STRATEGY"] = "mitogen_linear"
+    if strategy == "linear":
+        return env
+    try:
+        import ansible_mitogen
+    except ImportError as exc:
+        if strategy == "auto":
+            return env
+        raise RuntimeError("--strategy mitogen needs the mitogen package "
+                           "(pip install '.[speed]')") from exc
+    env["ANSIBLE_STRATEGY_PLUGINS"] = str(Path(ansible_mitogen.__file__).parent
+                                          / "plugins" / "strategy")
+    env["ANSIBLE_STRATEGY"] = "mitogen_linear"
     return env
 
 
@@ -177,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                              ("preflight", "preflight", "validate inventory and hosts only")]:
         p = sub.add_parser(name, help=text)
         inv_args(p)
-        p.add_argument("--strategy", choices=["linear", "mitogen"], default="linear",
-                       help="Ansible strategy (mitogen: faster re-runs, opt-in)")
+        p.add_argument("--strategy", choices=["auto", "linear", "mitogen"], default="auto",
+                       help="Ansible strategy (auto: Mitogen's when installed, else linear)")
         p.set_defaults(func=lambda a, b=book: cmd_playbook(a, b))
 
     st = sub.add_parser("status", help="every tier's state over SSH, one table; exit 1 when "
@@ -203,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "galera-rolling-restart)")
     run.add_argument("playbook")
     inv_args(run)
-    run.add_argument("--strategy", choices=["linear", "mitogen"], default="linear")
+    run.add_argument("--strategy", choices=["auto", "linear", "mitogen"], default="linear",
+                     help="Ansible strategy (default linear: the operations playbooks are "
+                          "proven with it)")
     run.set_defaults(func=lambda a: cmd_playbook(a, a.playbook))
     return parser
 

@@ -24,6 +24,8 @@ ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_C
            PILOTSTACK_ROOT=str(ROOT))
 INVENTORY = ROOT / "inventory" / "testbed"
 FIGURES: dict[str, object] = {}
+DRILLS: list = []  # pilotstack.drills.Result of every drill this run ran
+DRILL_REPORT = ROOT / ".pilotstack" / "drills-test-run.json"
 
 
 def docker_names() -> dict[str, list[str]]:
@@ -88,6 +90,21 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("pilotstack figures")
         for key, value in FIGURES.items():
             terminalreporter.write_line(f"{key}: {value}")
+    if DRILLS:
+        # the same report as `pilotstack drill --all`, for the drills this run ran
+        from pilotstack import drills
+        DRILL_REPORT.write_text(drills.report(DRILLS) + "\n")
+        terminalreporter.section("pilotstack drills")
+        for r in DRILLS:
+            counts = "; ".join(f"{c.lost} lost of {c.acknowledged} {c.what}"
+                               for c in r.counts) or "no client count"
+            terminalreporter.write_line(f"{r.name:<28} {'ok' if r.ok else 'FAILED':<6} "
+                                        f"{r.seconds:>6.1f} s  {counts}")
+        acked = sum(c.acknowledged for r in DRILLS for c in r.counts)
+        terminalreporter.write_line(
+            f"{sum(r.ok for r in DRILLS)} of {len(DRILLS)} drills ok; "
+            f"{sum(r.lost for r in DRILLS)} lost of {acked} acknowledged; "
+            f"report: {DRILL_REPORT.relative_to(ROOT)}")
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +148,7 @@ def run_drill(env, name: str):
     the test with the drill's own error when an invariant did not hold or data was lost."""
     from pilotstack import drills
     result = drills.run(name, env)
+    DRILLS.append(result)
     FIGURES.update(result.figures)
     for c in result.counts:
         FIGURES[f"{name}: {c.what} lost"] = f"{c.lost} of {c.acknowledged}"

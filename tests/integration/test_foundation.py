@@ -122,6 +122,21 @@ def test_base_really_configured_the_hosts(testbed):
             assert re.search(r"^\^[*+] 10\.213\.10\.11 ", sources, re.M), (name, sources)
 
 
+def test_base_refuses_kernel_settings_and_limits_it_cannot_meet(testbed):
+    """In a container the runtime sets the per-namespace sysctls: base reads them and stops,
+    naming the key and its running value, when they differ; and it refuses an open-file
+    limit above PID 1's hard limit. Both before any file changes."""
+    run = ansible_playbook("base.yml", INVENTORY, "--limit", "cmp2", "-e",
+                           '{"base_sysctl": {"net.core.somaxconn": 1024}}')
+    assert run.rc != 0 and run.recap["cmp2"]["changed"] == 0
+    assert ("cmp2: /proc/sys is read-only and base_sysctl differs from the running values "
+            "({'net.core.somaxconn': '4096'})") in run.output, run.output[-3000:]
+    run = ansible_playbook("base.yml", INVENTORY, "--limit", "cmp2", "-e",
+                           '{"base_nofile_limit": 99999999}')
+    assert run.rc != 0 and run.recap["cmp2"]["changed"] == 0
+    assert "base_nofile_limit 99999999 is above the hard limit" in run.output, run.output[-3000:]
+
+
 def _copy_inventory(tmp_path):
     inv = tmp_path / "inv"
     shutil.copytree(INVENTORY, inv)

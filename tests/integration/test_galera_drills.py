@@ -11,9 +11,10 @@ import time
 
 import pytest
 
+from pilotstack.drills import Result
 from pilotstack.drills import galera as g
 
-from .conftest import FIGURES, INVENTORY, pilotstack, run_drill
+from .conftest import DRILLS, FIGURES, INVENTORY, pilotstack, run_drill
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -30,6 +31,7 @@ def test_drill_through_the_cli_prints_figures_and_writes_its_report(tmp_path):
     (drill,) = data["drills"]
     assert drill["counts"][0]["acknowledged"] > 300 and drill["counts"][0]["lost"] == 0
     FIGURES.update(drill["figures"])
+    DRILLS.append(Result.from_dict(drill))
 
 
 @pytest.mark.parametrize("name", ["galera-writer-frozen", "galera-vip-holder",

@@ -50,3 +50,24 @@ def test_drill_runs_on_the_testbed_only(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PILOTSTACK_ROOT", str(tmp_path))
     assert cli.main(["drill", "galera-writer-killed"]) == 1
     assert "drills run on the testbed only" in capsys.readouterr().err
+
+
+def test_deploy_takes_mitogen_when_installed_and_linear_otherwise(monkeypatch):
+    import builtins
+
+    env = cli.strategy_env("auto")
+    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"  # the venv has '.[speed]'
+    assert env["ANSIBLE_STRATEGY_PLUGINS"].endswith("ansible_mitogen/plugins/strategy")
+    assert "ANSIBLE_STRATEGY" not in cli.strategy_env("linear")
+
+    real_import = builtins.__import__
+
+    def no_mitogen(name, *args, **kw):
+        if name == "ansible_mitogen":
+            raise ImportError(name)
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_mitogen)
+    assert "ANSIBLE_STRATEGY" not in cli.strategy_env("auto")
+    with pytest.raises(RuntimeError, match="needs the mitogen package"):
+        cli.strategy_env("mitogen")

@@ -78,6 +78,8 @@ def test_report_totals(registry):
     assert data["ok"] is False and data["lost"] == 2
     assert [d["name"] for d in data["drills"]] == ["clean", "lossy"]
     assert data["drills"][0]["counts"] == [{"what": "rows", "acknowledged": 100, "lost": 0}]
+    back = [drills.Result.from_dict(d) for d in data["drills"]]
+    assert back == results
 
 
 def test_every_tier_registers_its_drills():

@@ -84,6 +84,12 @@ class Result:
         data["lost"] = self.lost
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Result:
+        """The inverse of as_dict (a drill read back from a report)."""
+        fields = {k: v for k, v in data.items() if k != "lost"}
+        return cls(**{**fields, "counts": [Count(**c) for c in data["counts"]]})
+
 
 class Recorder:
     """What a drill reports through its env: figures and loss counts."""

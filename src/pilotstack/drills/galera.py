@@ -242,7 +242,8 @@ class Prober:
 
 def new_table(env, name: str) -> str:
     """A fresh drill table (id chosen by the client, node that took the write)."""
-    env.on("db1", f'mysql -e "DROP TABLE IF EXISTS drill.{name}; CREATE TABLE drill.{name} '
+    env.on("db1", f'mysql -e "CREATE DATABASE IF NOT EXISTS drill; '
+                  f'DROP TABLE IF EXISTS drill.{name}; CREATE TABLE drill.{name} '
                   f'(id BIGINT PRIMARY KEY, node VARCHAR(16), at TIMESTAMP(6) DEFAULT NOW(6))"')
     return name
 
