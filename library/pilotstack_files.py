@@ -14,11 +14,11 @@ description:
     and missing parent directories are created. Idempotent; check mode reports what would
     change; diff mode shows each file's before and after.
   - Why a custom module? C(ansible.builtin.copy) and C(template) converge one file per
-    task (with C(loop), one module run per item): on a dozen hosts over SSH each such task
-    costs seconds of pure overhead, which dominated re-runs of the base role (design.md: ~0.4
-    s per host-task with the linear strategy). Files that belong together (one service's
-    configuration, one handler to notify) converge here in one module run per host. Render
-    templates on the controller with C(lookup('template', ...)).
+    task (with C(loop), one module run per item). On a dozen hosts over SSH each such task
+    costs seconds of pure overhead (design.md measured ~0.4 s per host-task with the linear
+    strategy), which dominated re-runs of the base role. Files that belong together (one
+    service's configuration, one handler to notify) converge here in one module run per
+    host. Render templates on the controller with C(lookup('template', ...)).
 version_added: "0.1.0"
 author: pilotstack developers
 options:
@@ -73,7 +73,7 @@ options:
     type: raw
     default: "0755"
   secret:
-    description: The contents hold secrets: no diff is returned, whatever the diff mode.
+    description: The contents hold secrets, so no diff is returned, whatever the diff mode.
     type: bool
     default: false
 attributes:

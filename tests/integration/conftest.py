@@ -46,6 +46,14 @@ def pilotstack(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
+def pilotstack_deploy(*extra: str) -> PlaybookRun:
+    """`pilotstack deploy` as an operator runs it (its default strategy), timed, recap read."""
+    start = time.monotonic()
+    proc = pilotstack("deploy", *extra, check=False)
+    return PlaybookRun.parse(proc.returncode, proc.stdout + proc.stderr,
+                             time.monotonic() - start)
+
+
 def ansible_playbook(playbook: str, inventory: Path = INVENTORY, *extra: str,
                      vault: bool = True) -> PlaybookRun:
     return run_playbook(ROOT, inventory, playbook, *extra, vault=vault)

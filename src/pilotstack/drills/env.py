@@ -30,6 +30,13 @@ class PlaybookRun:
     def changed(self) -> int:
         return sum(r["changed"] for r in self.recap.values())
 
+    @classmethod
+    def parse(cls, rc: int, output: str, seconds: float) -> PlaybookRun:
+        """A run from ansible-playbook's output (its PLAY RECAP lines)."""
+        recap = {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]),
+                        "failed": int(m[5])} for m in RECAP_RE.finditer(output)}
+        return cls(rc, output, seconds, recap)
+
 
 class Env:
     """The default testbed (`pstb`): its containers, its generated inventory."""
@@ -128,10 +135,8 @@ def run_playbook(root: Path, inventory: Path, playbook: str, *extra: str,
            "ANSIBLE_FORCE_COLOR": "0", "PILOTSTACK_ROOT": str(root)}
     start = time.monotonic()
     proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=env)
-    output = proc.stdout + proc.stderr
-    recap = {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]),
-                    "failed": int(m[5])} for m in RECAP_RE.finditer(output)}
-    return PlaybookRun(proc.returncode, output, time.monotonic() - start, recap)
+    return PlaybookRun.parse(proc.returncode, proc.stdout + proc.stderr,
+                             time.monotonic() - start)
 
 
 def on_node(host: str, command: str, check: bool = True, timeout: int = 300,
