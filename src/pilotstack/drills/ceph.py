@@ -18,7 +18,7 @@ import ansible.module_utils
 from .. import paths
 from . import DrillFailed, check, drill
 from .env import on_node
-from .gluster import Writer, container, docker, lost, power_off, power_on
+from .gluster import Writer, container, host_fault, lost
 
 ansible.module_utils.__path__.append(str(paths.project_root() / "module_utils"))
 from ansible.module_utils.pilotstack_ceph import mds_state, problems, summarize  # noqa: E402
@@ -241,20 +241,11 @@ def _osd_host(env, how: str) -> None:
     writer = RbdWriter("cmp1", f"volumes/drill-osd-{how}-{int(time.time())}").start()
     writer.wait_acks(40)
     start = time.time()
-    try:
-        if how == "killed":
-            power_off("st3")
-        else:
-            docker("pause", container("st3"))
+    with host_fault("st3", how):
         # Kept down 40 s: long enough to see the whole stall and I/O carry on without it.
         time.sleep(40)
         PEAK.append(memory_mib(["st1", "st2"]))
         acked_while_down = writer.acked_between(start + 30, time.time())
-    finally:
-        if how == "killed":
-            power_on("st3")
-        else:
-            docker("unpause", container("st3"))
     back = time.time()
     writer.wait_acks(len(writer.acked) + 20)
     writer.stop()

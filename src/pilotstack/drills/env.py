@@ -9,6 +9,7 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,3 +154,35 @@ def on_node(host: str, command: str, check: bool = True, timeout: int = 300,
 def _environ() -> dict:
     import os
     return dict(os.environ)
+
+
+class NodeProgram:
+    """A client program run on a testbed host, `python3 -c SCRIPT ARGS... STOP_FILE PACE`,
+    that prints one line per operation; a thread hands each line (split) to on_line(). It
+    stops when its stop file appears. The drills' file, block and HTTP clients are these."""
+
+    host: str
+    pace: float
+
+    def launch(self, script: str, *args: str) -> None:
+        self.stop_file = f"/tmp/pilotstack-drill-stop-{time.monotonic_ns()}"
+        self.proc = subprocess.Popen(
+            ["docker", "exec", f"pstb-{self.host}", "python3", "-c", script, *args,
+             self.stop_file, str(self.pace)], stdout=subprocess.PIPE, text=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.on_line(line.split())
+
+    def on_line(self, parts: list[str]) -> None:
+        raise NotImplementedError
+
+    def halt(self, timeout: float, check: bool = True) -> None:
+        on_node(self.host, f"touch {self.stop_file}", check=check)
+        try:
+            self.proc.wait(timeout)
+        finally:
+            self.thread.join(10)
+            on_node(self.host, f"rm -f {self.stop_file}", check=False)

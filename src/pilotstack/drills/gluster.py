@@ -8,14 +8,14 @@ read back with that checksum through the mount and from every brick.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
-import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from . import DrillFailed, check, drill
-from .env import on_node
+from .env import NodeProgram, on_node
 
 SERVERS = {"st1": "10.213.20.41", "st2": "10.213.20.42", "st3": "10.213.20.43"}
 BRICKS = "/srv/disks/brick"
@@ -63,7 +63,7 @@ def docker(*args: str) -> None:
 
 
 @dataclass
-class Writer:
+class Writer(NodeProgram):
     """Writes 64 KiB files with fsync into `directory` on `host` until stopped, one every
     `pace` seconds at most (about 20 files, 1.3 MB per second: a busy guest; unpaced, the
     2-core machine wrote ~120 per second and the heals after each drill took minutes)."""
@@ -79,23 +79,15 @@ class Writer:
     script = WRITER
 
     def start(self) -> Writer:
-        self.stop_file = f"/tmp/writer-stop-{time.monotonic_ns()}"
-        self.proc = subprocess.Popen(
-            ["docker", "exec", container(self.host), "python3", "-c", self.script,
-             self.directory, self.stop_file, str(self.pace)], stdout=subprocess.PIPE,
-            text=True)
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
+        self.launch(self.script, self.directory)
         return self
 
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            parts = line.split()
-            if parts[0] == "OK":
-                self.acked[parts[2]] = (float(parts[1]), parts[3])
-                self.times.append(float(parts[1]))
-            elif parts[0] == "ERR":
-                self.errors.append((float(parts[1]), parts[2]))
+    def on_line(self, parts: list[str]) -> None:
+        if parts[0] == "OK":
+            self.acked[parts[2]] = (float(parts[1]), parts[3])
+            self.times.append(float(parts[1]))
+        elif parts[0] == "ERR":
+            self.errors.append((float(parts[1]), parts[2]))
 
     def wait_acks(self, count: int, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -104,12 +96,7 @@ class Writer:
             time.sleep(0.2)
 
     def stop(self, timeout: float = 180) -> Writer:
-        on_node(self.host, f"touch {self.stop_file}")
-        try:
-            self.proc.wait(timeout)
-        finally:
-            self.thread.join(10)
-            on_node(self.host, f"rm -f {self.stop_file}", check=False)
+        self.halt(timeout)
         return self
 
     def stall(self, since: float, until: float) -> float:
@@ -191,6 +178,24 @@ def power_off(host: str) -> None:
     docker("kill", container(host))
 
 
+@contextlib.contextmanager
+def host_fault(host: str, how: str):
+    """`killed`: the host powered off (its sockets close, peers notice at once); `frozen`:
+    docker pause (sockets open and silent, peers notice when a timeout expires). Powered on
+    or thawed on the way out, whatever happened inside."""
+    try:
+        if how == "killed":
+            power_off(host)
+        else:
+            docker("pause", container(host))
+        yield
+    finally:
+        if how == "killed":
+            power_on(host)
+        else:
+            docker("unpause", container(host))
+
+
 def power_on(host: str) -> None:
     docker("start", container(host))
     deadline = time.monotonic() + 120
@@ -226,18 +231,9 @@ def _one_server(env, how: str) -> None:
     writer.wait_acks(30)
     timeouts_before = ping_timeouts()
     fault = time.time()
-    try:
-        if how == "killed":
-            power_off("st3")
-        else:
-            docker("pause", container("st3"))
+    with host_fault("st3", how):
         time.sleep(20)
         during = writer.acked_between(fault, time.time())
-    finally:
-        if how == "killed":
-            power_on("st3")
-        else:
-            docker("unpause", container("st3"))
     back = time.time()
     time.sleep(10)
     stall = writer.stall(fault, back)

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from . import DrillFailed, check, drill
-from .env import on_node
+from .env import NodeProgram, on_node
 
 NODES = ("ctl1", "ctl2")
 VIP = "10.213.10.110"
@@ -51,7 +51,7 @@ def started_at(host: str) -> str:
 
 
 @dataclass
-class Probe:
+class Probe(NodeProgram):
     """HTTP GETs to the VIP from `host` every `pace` seconds; answers = [(time, node)]."""
     host: str = "lb1"
     pace: float = 0.1
@@ -59,22 +59,14 @@ class Probe:
     errors: list[float] = field(default_factory=list)
 
     def start(self) -> Probe:
-        self.stop_file = f"/tmp/probe-stop-{time.monotonic_ns()}"
-        self.proc = subprocess.Popen(
-            ["docker", "exec", container(self.host), "python3", "-c", PROBE,
-             f"http://{VIP}/", self.stop_file, str(self.pace)],
-            stdout=subprocess.PIPE, text=True)
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
+        self.launch(PROBE, f"http://{VIP}/")
         return self
 
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            parts = line.split()
-            if parts[0] == "OK":
-                self.answers.append((float(parts[1]), parts[2]))
-            elif parts[0] == "ERR":
-                self.errors.append(float(parts[1]))
+    def on_line(self, parts: list[str]) -> None:
+        if parts[0] == "OK":
+            self.answers.append((float(parts[1]), parts[2]))
+        elif parts[0] == "ERR":
+            self.errors.append(float(parts[1]))
 
     def wait_answer(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -83,12 +75,7 @@ class Probe:
             time.sleep(0.2)
 
     def stop(self) -> Probe:
-        on_node(self.host, f"touch {self.stop_file}", check=False)
-        try:
-            self.proc.wait(30)
-        finally:
-            self.thread.join(10)
-            on_node(self.host, f"rm -f {self.stop_file}", check=False)
+        self.halt(30, check=False)
         return self
 
     def back_after(self, since: float, not_from: str | None = None) -> float | None:
