@@ -9,8 +9,12 @@ module: pilotstack_galera_plan
 short_description: Decide how to bootstrap or rejoin a Galera cluster, or refuse
 description:
   - Takes the state of EVERY member (as returned by C(pilotstack_galera_state)) and returns a
-    plan, C(none), C(join), C(pc_bootstrap), C(new_cluster) or C(bootstrap), with the host
-    to bootstrap, the joiners in order, and the reasons.
+    plan, C(none), C(join), C(pc_bootstrap), C(new_cluster), C(bootstrap), C(stop) (stop
+    the members that run behind the newest, or cannot say their position, then read and
+    plan again) or C(unknown) (check mode, a position needs C(--wsrep-recover)), with the
+    host to bootstrap, the joiners in order, and the reasons.
+  - One rule: a member is restored or bootstrapped only when no other member is, or may
+    be, ahead of it; every member's last committed position counts, running or not.
   - Fails closed when it cannot prove which node is newest (a member unreadable, a position
     unknown, members of different clusters, contradicting safe_to_bootstrap flags) and says
     why and how to override. The only override is I(bootstrap_host) together with
@@ -63,8 +67,33 @@ EXAMPLES = r"""
 
 RETURN = r"""
 action:
-  description: none, join, pc_bootstrap, new_cluster or bootstrap.
+  description: none, join, pc_bootstrap, new_cluster, bootstrap, stop or unknown.
   type: str
+  returned: success
+bootstrap_position:
+  description: The position (uuid, seqno) the bootstrap member starts from; written to its
+    grastate.dat before the bootstrap so that the cluster keeps its history.
+  type: dict
+  returned: success
+bootstrap_grastate:
+  description: grastate.dat for the bootstrap member at C(bootstrap_position).
+  type: str
+  returned: success
+stop:
+  description: Members to stop before anything else (action C(stop), or the override).
+  type: list
+  elements: str
+  returned: success
+resync:
+  description: Override only, members whose data directory is moved aside before they
+    rejoin by a full SST (they are ahead of, or diverged from, the chosen member).
+  type: list
+  elements: str
+  returned: success
+then:
+  description: With action C(stop), the plan predicted once those members are stopped
+    (null when it needs positions only a stop can tell).
+  type: dict
   returned: success
 bootstrap_host:
   description: The member to bootstrap (null for none and join).
@@ -94,7 +123,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.pilotstack_galera import PlanRefused, plan  # noqa: E402
 
 STATUS_KEYS = ("wsrep_cluster_status", "wsrep_local_state_comment", "wsrep_cluster_size",
-               "wsrep_cluster_state_uuid", "wsrep_last_committed")
+               "wsrep_cluster_state_uuid", "wsrep_last_committed", "wsrep_connected",
+               "wsrep_local_state_uuid")
 
 
 def journal_record(params: dict, outcome: dict, check_mode: bool) -> dict:
@@ -103,7 +133,8 @@ def journal_record(params: dict, outcome: dict, check_mode: bool) -> dict:
     for host in params["hosts"]:
         st = params["states"].get(host) or {}
         states[host] = {k: st.get(k) for k in ("readable", "running", "starting", "error",
-                                               "grastate", "recovered")}
+                                               "grastate", "recovered", "gvwstate",
+                                               "datadir", "recover_pending")}
         states[host]["status"] = {k: v for k, v in (st.get("status") or {}).items()
                                   if k in STATUS_KEYS}
     return {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": "plan",

@@ -10,7 +10,9 @@ short_description: Read a MariaDB Galera member's state for gates and recovery p
 description:
   - When the server runs, returns its live C(wsrep_%) status (cluster status, local state,
     size, last committed, cluster state uuid).
-  - Always returns C(grastate.dat) (uuid, seqno, safe_to_bootstrap) when it exists.
+  - Always returns C(grastate.dat) (uuid, seqno, safe_to_bootstrap) and C(gvwstate.dat)
+    (the last Primary view this member saw) when they exist, and what the data directory
+    holds (so that a member that held data is never taken for one that never joined).
   - When the server is stopped, its saved seqno is -1 and I(recover=true), runs
     C(mariadbd --wsrep-recover) to find the last committed position, as the server itself
     would on its next start (InnoDB crash recovery), and returns it.
@@ -35,7 +37,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reads only; identical in check mode (C(recover) is skipped in check mode).
+    description:
+      - Reads only. C(--wsrep-recover) replays InnoDB's logs, so check mode does not run it
+        and returns C(recover_pending=true) instead; the plan then says the outcome is
+        unknown until a real run reads the position.
   diff_mode:
     support: none
 """
@@ -68,6 +73,20 @@ grastate:
   description: Parsed grastate.dat (uuid, seqno, safe_to_bootstrap); null when absent.
   type: dict
   returned: always
+gvwstate:
+  description: Parsed gvwstate.dat (my_uuid, view_id, members); null when absent.
+  type: dict
+  returned: always
+datadir:
+  description: Entries of the data directory that tell whether it held cluster data
+    (C(galera.cache), C(gvwstate.dat), C(dir:<schema>) for each database directory).
+  type: list
+  elements: str
+  returned: always
+recover_pending:
+  description: Check mode only, C(--wsrep-recover) would have run; the position is unknown.
+  type: bool
+  returned: always
 recovered:
   description: Position found by C(--wsrep-recover) (uuid, seqno, prepared_transactions).
   type: dict
@@ -84,7 +103,10 @@ import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.pilotstack_galera import (  # noqa: E402
+    DATA_MARKERS,
+    holds_data,
     parse_grastate,
+    parse_gvwstate,
     parse_recovered,
     parse_status,
     position,
@@ -93,11 +115,13 @@ from ansible.module_utils.pilotstack_galera import (  # noqa: E402
 STATUS_SQL = "SHOW GLOBAL STATUS LIKE 'wsrep_%'"
 
 
-def gather(run, read, datadir: str, service: str, recover: bool) -> dict:
+def gather(run, read, datadir: str, service: str, recover: bool, listdir=None,
+           check_mode: bool = False) -> dict:
     """Pure logic over an injected runner: run(argv) -> (rc, out, err); read(path) -> text
-    or None when the file does not exist."""
+    or None when the file does not exist; listdir(path) -> [(name, is_dir)]."""
     result = {"readable": True, "running": False, "starting": False, "status": {},
-              "grastate": None, "recovered": None, "error": None}
+              "grastate": None, "gvwstate": None, "datadir": [], "recover_pending": False,
+              "recovered": None, "error": None}
     rc, out, _ = run(["systemctl", "is-active", service])
     if out.strip() == "activating":
         # A member waiting for its Primary component (pc.recovery after a power cut) holds
@@ -117,7 +141,17 @@ def gather(run, read, datadir: str, service: str, recover: bool) -> dict:
     text = read(os.path.join(datadir, "grastate.dat"))
     if text is not None:
         result["grastate"] = parse_grastate(text)
-    if not result["running"] and recover and result["grastate"] and position(result) is None:
+    text = read(os.path.join(datadir, "gvwstate.dat"))
+    if text is not None:
+        result["gvwstate"] = parse_gvwstate(text)
+    result["datadir"] = sorted(
+        (f"dir:{name}" if is_dir else name) for name, is_dir in (listdir or _listdir)(datadir)
+        if is_dir or name in DATA_MARKERS)
+    saved = result["grastate"] or holds_data(result["datadir"])
+    if not result["running"] and recover and saved and position(result) is None:
+        if check_mode:
+            result["recover_pending"] = True
+            return result
         with tempfile.NamedTemporaryFile(prefix="wsrep-recover-", suffix=".log") as log:
             os.chmod(log.name, 0o666)  # mariadbd writes it as the mysql user
             rc, out, err = run(["mariadbd", "--user=mysql", f"--datadir={datadir}",
@@ -127,6 +161,13 @@ def gather(run, read, datadir: str, service: str, recover: bool) -> dict:
             result.update(readable=False, error=f"--wsrep-recover found no position (exit {rc})")
         result["recovered"] = recovered
     return result
+
+
+def _listdir(path: str) -> list[tuple[str, bool]]:
+    try:
+        return [(e.name, e.is_dir()) for e in os.scandir(path)]
+    except FileNotFoundError:
+        return []
 
 
 def main() -> None:
@@ -153,8 +194,8 @@ def main() -> None:
         except OSError as exc:
             module.fail_json(msg=f"cannot read {path}: {exc}", commands=commands)
 
-    recover = module.params["recover"] and not module.check_mode
-    result = gather(run, read, module.params["datadir"], module.params["service"], recover)
+    result = gather(run, read, module.params["datadir"], module.params["service"],
+                    module.params["recover"], check_mode=module.check_mode)
     module.exit_json(changed=False, commands=commands, **result)
 
 

@@ -36,7 +36,8 @@ attributes:
     description: Reports what would change without changing it.
   diff_mode:
     support: full
-    description: The list of objects created, updated or deleted.
+    description: The configuration section before and after (secret values masked); in check
+      mode too, after the read-only crm_verify of the new CIB.
 """
 
 EXAMPLES = r"""
@@ -75,6 +76,23 @@ def agent_name(p: dict) -> str:
     return ":".join(x for x in (p["class"], p.get("provider"), p["type"]) if x)
 
 
+SECRET_NAMES = ("passw", "secret", "token")
+
+
+def configuration_text(cib) -> str:
+    """The CIB's configuration section as indented XML, for a before/after diff; values of
+    attributes whose name says secret are masked."""
+    conf = cib.find("configuration")
+    if conf is None:
+        return ""
+    conf = ET.fromstring(ET.tostring(conf))
+    for nv in conf.iter("nvpair"):
+        if any(w in (nv.get("name") or "").lower() for w in SECRET_NAMES):
+            nv.set("value", "********")
+    ET.indent(conf)
+    return ET.tostring(conf, encoding="unicode") + "\n"
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={"spec": {"type": "dict", "required": True},
@@ -100,8 +118,9 @@ def main() -> None:
     except Refused as exc:
         module.fail_json(msg=f"{exc}. The live CIB was not touched.")
     result = {"changed": bool(changes), "changes": changes, "commands": ran,
-              "diff": {"before": "", "after": "\n".join(changes) + "\n" if changes else ""}}
-    if not changes or module.check_mode:
+              "diff": {"before": configuration_text(ET.fromstring(live)),
+                       "after": configuration_text(new)}}
+    if not changes:
         module.exit_json(**result)
     with tempfile.TemporaryDirectory() as tmp:
         old_path, new_path, patch_path = (os.path.join(tmp, n) for n in
@@ -109,10 +128,13 @@ def main() -> None:
         with open(old_path, "w") as fh:
             fh.write(live)
         ET.ElementTree(new).write(new_path, encoding="unicode")
+        # read-only: run in check mode too, so that check mode refuses what a run refuses
         rc, out, err = module.run_command(["crm_verify", "--xml-file", new_path])
         if rc != 0:
             module.fail_json(msg=f"the new CIB does not verify: {(err or out).strip()}. "
                                  "The live CIB was not touched.", changes=changes)
+        if module.check_mode:
+            module.exit_json(**result)
         rc, patch, err = module.run_command(["crm_diff", "--original", old_path,
                                              "--new", new_path, "--no-version"])
         if rc not in (0, 1) or not patch.strip():

@@ -23,9 +23,10 @@ def load_plugin(kind: str, name: str):
     return module
 
 
-class ModuleExit(Exception):
+class ModuleExit(BaseException):
     """Raised by the patched exit_json/fail_json: a module that returns without exiting
-    fails the test instead of passing it."""
+    fails the test instead of passing it. A BaseException, like SystemExit, so that a
+    module's own `except Exception` cannot swallow it."""
 
 
 def run_module(module, args: dict, check_mode: bool = False, run_command=None) -> dict:

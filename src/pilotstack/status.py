@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -226,19 +227,26 @@ def probe_galera(sh: Shell, inv: dict) -> list[Row]:
 
 
 HAPROXY_STAT = ("s=/run/haproxy/monitor.sock; [ -S $s ] || s=/run/haproxy/admin.sock; "
-                "echo 'show stat' | socat -t 2 stdio $s")
+                "echo 'show stat' | socat -t 2 stdio $s; echo '#table'; "
+                "echo 'show table galera' | socat -t 2 stdio $s")
+STICK_RE = re.compile(r"key=(\S+).*?server_id=(\d+)")
 
 
 def haproxy_writer(stat_csv: str, proxy: str = "galera") -> tuple[str | None, dict]:
-    """The server a single-writer proxy sends writes to: its active (non-backup) server when
-    UP, else the first backup UP (HAProxy's order); with every server's status."""
+    """The server a single-writer proxy sends writes to: the server its stick table names
+    (`show table`, after a '#table' line) when it is UP; else its active (non-backup) server
+    when UP, else the first backup UP (HAProxy's order); with every server's status."""
+    stat, _, table = stat_csv.partition("#table")
     servers = []
-    for line in stat_csv.splitlines():
+    for line in stat.splitlines():
         cols = line.split(",")
         if len(cols) > 20 and cols[0] == proxy and cols[1] not in ("FRONTEND", "BACKEND"):
-            servers.append((cols[1], cols[17], cols[20] == "1"))
+            sid = cols[28] if len(cols) > 28 else ""
+            servers.append((cols[1], cols[17], cols[20] == "1", sid))
     up = [s for s in servers if s[1].startswith("UP")]
-    writer = next((s[0] for s in up if not s[2]), None) or next((s[0] for s in up), None)
+    stuck = {m[2] for m in STICK_RE.finditer(table)}
+    writer = (next((s[0] for s in up if s[3] in stuck), None)
+              or next((s[0] for s in up if not s[2]), None) or next((s[0] for s in up), None))
     return writer, {s[0]: s[1] for s in servers}
 
 

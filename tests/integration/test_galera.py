@@ -91,7 +91,7 @@ def test_a_write_through_the_vip_is_read_on_every_member_and_one_writer_takes_it
             cur.execute(f"INSERT INTO {table} (id, node) VALUES (%s, @@wsrep_node_name)", (i,))
             cur.execute("SELECT @@wsrep_node_name")
             nodes.add(cur.fetchone()[0])
-    assert nodes == {"db1"}, nodes
+    assert len(nodes) == 1, nodes
     for name in DB:
         with connect(MGMT[name], drill_db) as conn, conn.cursor() as cur:
             cur.execute(f"SELECT COUNT(*) FROM {table}")

@@ -75,7 +75,40 @@ def test_recover_is_skipped_without_the_flag_and_in_check_mode(tmp_path):
         runner = Runner(active=False, recover_log=fixture("recover.log"))
         result = run_module(STATE, dict(args, **extra), check_mode=check, run_command=runner)
         assert result["recovered"] is None
+        assert result["recover_pending"] is check
         assert not any(c[0] == "mariadbd" for c in runner.calls)
+
+
+def test_check_mode_plan_on_a_killed_member_is_unknown_not_refused(tmp_path):
+    # a real run would --wsrep-recover db2 and bootstrap it; check mode must not refuse
+    args = {"datadir": datadir(tmp_path, fixture("grastate-killed.txt")), "recover": True}
+    killed = run_module(STATE, args, check_mode=True,
+                        run_command=Runner(active=False, recover_log=fixture("recover.log")))
+    behind = {"readable": True, "running": False,
+              "grastate": {"uuid": REC_UUID, "seqno": 3, "safe_to_bootstrap": 0}}
+    result = run_module(PLAN, {"hosts": ["db1", "db2", "db3"],
+                               "states": {"db1": behind, "db2": killed, "db3": behind}},
+                        check_mode=True)
+    assert result["failed"] is False
+    assert result["action"] == "unknown"
+    assert "db2: position unknown until --wsrep-recover" in result["reasons"][0]
+
+
+def test_data_directory_contents_and_last_primary_view_are_reported(tmp_path):
+    (tmp_path / "mysql").mkdir()
+    (tmp_path / "drill").mkdir()
+    (tmp_path / "galera.cache").write_text("")
+    (tmp_path / "ibdata1").write_text("")
+    (tmp_path / "gvwstate.dat").write_text(
+        "my_uuid: u1\n#vwbeg\nview_id: 3 u1 7\nbootstrap: 0\nmember: u1 0\n"
+        "member: u2 0\nmember: u3 0\n#vwend\n")
+    result = run_module(STATE, {"datadir": str(tmp_path), "recover": True},
+                        run_command=Runner(active=False, recover_log=fixture("recover.log")))
+    assert result["datadir"] == ["dir:drill", "dir:mysql", "galera.cache", "gvwstate.dat"]
+    assert result["gvwstate"] == {"my_uuid": "u1", "view_id": "3 u1 7",
+                                  "members": ["u1", "u2", "u3"]}
+    # no grastate.dat, but the directory held data: --wsrep-recover reads the position
+    assert result["recovered"]["seqno"] == 4
 
 
 def test_clean_stop_needs_no_recovery(tmp_path):

@@ -51,11 +51,12 @@ def test_known_hosts_file_is_taken_from_the_ssh_arguments():
 
 
 def stat_csv(rows: list[tuple[str, str, bool]]) -> str:
-    """`show stat` lines: pxname, svname, ... status at 17, bck at 20."""
+    """`show stat` lines: pxname, svname, ... status at 17, bck at 20, sid at 28."""
     lines = ["# pxname,svname," + ",".join(f"c{i}" for i in range(2, 30))]
-    for name, state, backup in rows:
+    for sid, (name, state, backup) in enumerate(rows, 1):
         cols = ["galera", name] + [""] * 28
         cols[17], cols[19], cols[20] = state, "0" if backup else "1", "1" if backup else "0"
+        cols[28] = str(sid)
         lines.append(",".join(cols))
     return "\n".join(lines)
 
@@ -69,6 +70,16 @@ def test_writer_is_the_first_backup_up_when_the_active_is_down():
     csv = stat_csv([("db1", "DOWN", False), ("db2", "DOWN", True), ("db3", "UP 1/2", True)])
     assert status.haproxy_writer(csv)[0] == "db3"
     assert status.haproxy_writer(stat_csv([("db1", "DOWN", False)]))[0] is None
+
+
+def test_writer_is_the_stuck_server_while_it_is_up():
+    # db2 took over when db1 failed and keeps the writes now that db1 is back
+    csv = stat_csv([("db1", "UP", False), ("db2", "UP", True), ("db3", "UP", True)])
+    table = ("#table\n# table: galera, type: ip, size:2, used:1\n"
+             "0x55d0c2a1b2c0: key=10.213.10.100 use=0 exp=0 shard=0 server_id=2\n")
+    assert status.haproxy_writer(csv + "\n" + table)[0] == "db2"
+    down = stat_csv([("db1", "UP", False), ("db2", "DOWN", True), ("db3", "UP", True)])
+    assert status.haproxy_writer(down + "\n" + table)[0] == "db1"
 
 
 def test_writer_from_a_recorded_show_stat():

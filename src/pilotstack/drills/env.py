@@ -151,6 +151,25 @@ def on_node(host: str, command: str, check: bool = True, timeout: int = 300,
     return proc.stdout
 
 
+def cut(host: str, addrs: list[str]) -> None:
+    """Drops every packet between `host` and `addrs` in both directions, silently (nftables
+    in the host's own network namespace; other networks, and docker exec, still reach it)."""
+    listed = ", ".join(addrs)
+    on_node(host, "nft add table inet drill && "
+                  "nft add chain inet drill in '{ type filter hook input priority -10; }' && "
+                  "nft add chain inet drill out '{ type filter hook output priority -10; }' && "
+                  f"nft add rule inet drill in ip saddr '{{ {listed} }}' drop && "
+                  f"nft add rule inet drill out ip daddr '{{ {listed} }}' drop")
+
+
+def heal(host: str) -> None:
+    """Removes the cut made by cut(); fails when it is still there."""
+    on_node(host, "nft delete table inet drill", check=False)
+    tables = on_node(host, "nft list tables", check=False)
+    if "drill" in tables:
+        raise RuntimeError(f"{host}: the drill's network cut is still there: {tables}")
+
+
 def _environ() -> dict:
     import os
     return dict(os.environ)

@@ -10,6 +10,7 @@ client cannot know, and neither could an application.
 from __future__ import annotations
 
 import contextlib
+import re
 import statistics
 import threading
 import time
@@ -18,12 +19,15 @@ from dataclasses import dataclass, field
 import pymysql
 
 from . import DrillFailed, check, drill
+from .env import cut, heal
 
 VIP = "10.213.10.100"
 DB = ["db1", "db2", "db3"]
 LB = ["lb1", "lb2"]
 MGMT = {"lb1": "10.213.10.11", "lb2": "10.213.10.12", "db1": "10.213.10.21",
         "db2": "10.213.10.22", "db3": "10.213.10.23"}
+# Replication (gcomm, IST/SST) network: galera_network.
+STORAGE = {"db1": "10.213.20.21", "db2": "10.213.20.22", "db3": "10.213.20.23"}
 SCHEMA = "drill"
 
 
@@ -272,38 +276,45 @@ def writing(env, table: str):
 
 
 def _writer_fault(env, fault: str) -> None:
+    """Kill or freeze the member taking the writes; the next takes over and keeps the
+    writes when the first comes back (sticky writer): both gaps as the client sees them."""
     with writing(env, f"writer_{fault}") as writer:
+        victim = writer.writers_after(0)[-1]
         t0 = time.monotonic()
-        env.docker("kill" if fault == "killed" else "pause", env.container("db1"))
-        t_down = time.monotonic()  # acks before this may still come from db1
+        env.docker("kill" if fault == "killed" else "pause", env.container(victim))
+        t_down = time.monotonic()  # acks before this may still come from the victim
         try:
             writer.wait_acks(300, timeout=90)
             gap = writer.gap_after(t0)
             took = writer.writers_after(t_down)
         finally:
-            env.docker("start" if fault == "killed" else "unpause", env.container("db1"))
-        env.figure(f"writer {fault}: write gap (s)", round(gap, 2))
-        rejoin = time.monotonic()
+            env.docker("start" if fault == "killed" else "unpause", env.container(victim))
+        env.figure(f"writer {fault}: write gap on loss (s)", round(gap, 2))
+        back = time.monotonic()
         back_to_normal(env)
         env.figure(f"writer {fault}: back to 3 Synced + HAProxy UP (s)",
-                   round(time.monotonic() - rejoin, 1))
-        writer.wait_acks(100)
-        check(took[:1] == ["db2"], f"the first backup did not take over: {took}")
-        check(writer.writers_after(time.monotonic() - 0.5)[-1:] == ["db1"],
-              "no failback to db1")
+                   round(time.monotonic() - back, 1))
+        writer.wait_acks(300)
+        env.figure(f"writer {fault}: write gap on return (s)",
+                   round(writer.gap_after(back), 2))
+        check(took[:1] and took[0] != victim, f"no other member took over: {took}")
+        check(victim not in writer.writers_after(back),
+              f"the writes went back to {victim} when it returned (second outage): "
+              f"{writer.writers_after(back)}")
 
 
 @drill("galera-writer-killed", "galera")
 def writer_killed(env) -> None:
-    """The writer (db1) killed under writes: the first backup takes over, db1 rejoins and
-    takes the writes back."""
+    """The writer killed under writes: the next member takes over and keeps the writes
+    when the killed one has rejoined."""
     _writer_fault(env, "killed")
 
 
 @drill("galera-writer-frozen", "galera")
 def writer_frozen(env) -> None:
-    """The writer (db1) frozen (docker pause: silent, like a power cut or a dead port)
-    under writes: peers notice when their timeouts expire."""
+    """The writer frozen (docker pause: silent, like a power cut or a dead port) under
+    writes: peers notice when their timeouts expire; the thawed member does not take the
+    writes back."""
     _writer_fault(env, "paused")
 
 
@@ -443,3 +454,52 @@ def kill_rejoin_cycles(env, cycles: int = 6) -> None:
                f"{statistics.median(rejoins):.1f} / {max(rejoins):.1f}")
     env.figure(f"{cycles} kill/rejoin cycles: non-Primary majorities restored by the tool",
                restored)
+
+
+def wait_status(host: str, creds: dict, key: str, want: str, timeout: float = 60.0) -> float:
+    """Seconds until `host` reports `key` = `want` (asked on the member itself)."""
+    start = time.monotonic()
+    while member_status(host, creds).get(key) != want:
+        if time.monotonic() - start > timeout:
+            raise DrillFailed(f"{host}: {key} is not {want} after {timeout:.0f} s: "
+                              f"{member_status(host, creds)}")
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+@drill("galera-behind-member", "galera")
+def behind_member(env) -> None:
+    """The operator's trial: db1 is cut off from its peers on the replication network (it
+    goes non-Primary) while writes go on through db2/db3; then db2 and db3 lose power,
+    db1's link comes back, db2/db3 are powered on. galera-recover.yml must not restore db1,
+    which runs but is behind: it stops db1, bootstraps the newest member and rejoins db1."""
+    peers = [STORAGE[h] for h in DB if h != "db1"]
+    with writing(env, "behind_member") as writer:
+        cut("db1", peers)
+        try:
+            wait_status("db1", env.sql_account, "wsrep_cluster_status", "non-Primary")
+            before = len(writer.acked)
+            writer.wait_acks(2000, timeout=120)  # acknowledged by db2/db3 alone
+            env.figure("behind member: inserts acknowledged while db1 was cut off",
+                       len(writer.acked) - before)
+            env.docker("kill", env.container("db2"), env.container("db3"))
+            time.sleep(2)
+            writer.stop()
+        finally:
+            heal("db1")
+        since = env.on("db1", "date '+%Y-%m-%d %H:%M:%S'").strip()
+        on = time.monotonic()
+        env.docker("start", env.container("db2"), env.container("db3"))
+        for host in ("db2", "db3"):
+            env.wait_ssh(host)
+        run = env.playbook("galera-recover.yml")
+        check(run.rc == 0, f"galera-recover.yml failed:\n{run.output[-4000:]}")
+        check("pc_bootstrap db1" not in run.output,
+              f"db1 (behind) was restored:\n{run.output[-3000:]}")
+        check(re.search(r"bootstrap db[23]: ", run.output) is not None,
+              f"the newest member was not bootstrapped:\n{run.output[-3000:]}")
+        env.figure("behind member: power-on to recovered, one command (s)",
+                   round(time.monotonic() - on, 1))
+        back_to_normal(env)
+        ist, sst = ist_and_sst_since(env, since)
+        env.figure("behind member: rejoins by IST / SST", f"{ist} / {sst}")

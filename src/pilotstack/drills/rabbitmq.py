@@ -22,7 +22,8 @@ import pika
 import pika.exceptions
 
 from . import DrillFailed, check, drill
-from .env import on_node
+from .env import cut as env_cut
+from .env import heal, on_node
 
 NODES = {"db1": "10.213.10.21", "db2": "10.213.10.22", "db3": "10.213.10.23"}
 VHOST = "drill"
@@ -282,20 +283,8 @@ def diagnose() -> str:
 
 
 def cut(host: str, peers: list[str]) -> None:
-    """Drops every packet between `host` and `peers` in both directions, silently (nftables
-    in the host's own network namespace; its clients still reach it)."""
-    addrs = ", ".join(NODES[p] for p in peers)
-    on_node(host, "nft add table inet drill && "
-                  "nft add chain inet drill in '{ type filter hook input priority -10; }' && "
-                  "nft add chain inet drill out '{ type filter hook output priority -10; }' && "
-                  f"nft add rule inet drill in ip saddr '{{ {addrs} }}' drop && "
-                  f"nft add rule inet drill out ip daddr '{{ {addrs} }}' drop")
-
-
-def heal(host: str) -> None:
-    on_node(host, "nft delete table inet drill", check=False)
-    tables = on_node(host, "nft list tables", check=False)
-    check("drill" not in tables, f"{host}: the drill's network cut is still there: {tables}")
+    """Cuts `host` off from `peers` on the AMQP/cluster network (env.cut)."""
+    env_cut(host, [NODES[p] for p in peers])
 
 
 # --- accounts, queues -----------------------------------------------------------------------
