@@ -149,9 +149,22 @@ def pilotstack_interface(ip_addr_json, address) -> str:
                              "against the host's real addresses)")
 
 
+# Inventory variables that name a network, hosts or groups (preflight checks each one).
+REFERENCE_VARS = ("keepalived_group", "glusterfs_volumes", "galera_hosts", "rabbitmq_hosts",
+                  "ceph_osd_hosts", "ceph_mds_hosts", "haproxy_galera_hosts",
+                  "galera_haproxy_hosts", "keepalived_hosts", "haproxy_peers")
+
+
 def pilotstack_preflight_view(hostvars, hosts) -> dict:
-    """Per host, only the variables preflight checks (never secrets or whole hostvars)."""
-    return {h: {"pilotstack_ip": hostvars[h].get("pilotstack_ip")} for h in hosts}
+    """Per host, only the variables preflight checks (never secrets or whole hostvars):
+    its addresses and the inventory values that name a network, hosts or groups."""
+    view = {}
+    for h in hosts:
+        hv = hostvars[h]
+        refs = {k: hv[k] for k in hv
+                if k in REFERENCE_VARS or (k.endswith("_network") and not k.startswith("ansible"))}
+        view[h] = {"pilotstack_ip": hv.get("pilotstack_ip"), "references": refs}
+    return view
 
 
 class FilterModule:

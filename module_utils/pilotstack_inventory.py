@@ -59,7 +59,47 @@ def validate(model: dict) -> list[str]:
     owners = _host_addresses(hosts, groups, networks, problems)
     problems += _vips(model.get("vips") or {}, networks, owners, groups)
     problems += _secrets(model, enabled)
+    problems += _references(hosts, groups, networks, model.get("networks") or {})
     return problems
+
+
+def _references(hosts: dict, groups: dict, nets: dict, raw_nets: dict) -> list[str]:
+    """Inventory values that name a network (`*_network`), hosts (`*_hosts`) or groups
+    (`keepalived_group`, a Gluster volume's `clients`) must name one that exists. Each
+    problem is reported once, with the hosts it applies to."""
+    seen: dict[str, list[str]] = {}
+    for host in sorted(hosts):
+        for var, value in sorted(((hosts[host] or {}).get("references") or {}).items()):
+            for problem in _reference_problems(var, value, hosts, groups, raw_nets):
+                seen.setdefault(problem, []).append(host)
+    out = []
+    for problem, where in seen.items():
+        on = "every host" if len(where) == len(hosts) else ", ".join(where)
+        out.append(f"{problem} (on {on})")
+    return out
+
+
+def _reference_problems(var, value, hosts, groups, raw_nets) -> list[str]:
+    if var.endswith("_network"):
+        if value not in raw_nets:
+            return [f"{var}: no network {value!r} in pilotstack_networks "
+                    f"({', '.join(sorted(raw_nets)) or 'none'})"]
+        return []
+    if var == "keepalived_group":
+        return [] if value in groups else [f"{var}: no inventory group {value!r}"]
+    if var == "glusterfs_volumes":
+        out = []
+        for vol in value or []:
+            for group in (vol or {}).get("clients") or []:
+                if group not in groups:
+                    out.append(f"glusterfs_volumes {vol.get('name')!r}: clients names no "
+                               f"inventory group {group!r}")
+        return out
+    if isinstance(value, list):
+        missing = [h for h in value if h not in hosts]
+        if missing:
+            return [f"{var}: {', '.join(map(str, missing))} not in the inventory"]
+    return []
 
 
 def _networks(raw: dict, problems: list[str]) -> dict:

@@ -108,10 +108,14 @@ def test_missing_secrets_lists_every_absent_or_empty_one():
     assert net.pilotstack_missing_secrets(None, ["a"]) == ["a"]
 
 
-def test_preflight_view_exposes_addresses_only():
-    hv = {"db1": {"pilotstack_ip": {"mgmt": "1.2.3.4"}, "pilotstack_secrets": {"x": "y"}}}
+def test_preflight_view_exposes_addresses_and_references_only():
+    hv = {"db1": {"pilotstack_ip": {"mgmt": "1.2.3.4"}, "pilotstack_secrets": {"x": "y"},
+                  "galera_network": "storage", "keepalived_group": "lb",
+                  "haproxy_monitor_group": "haproxy-monitor",
+                  "ansible_ssh_network": "x"}}
     assert net.pilotstack_preflight_view(hv, ["db1"]) == {
-        "db1": {"pilotstack_ip": {"mgmt": "1.2.3.4"}}}
+        "db1": {"pilotstack_ip": {"mgmt": "1.2.3.4"},
+                "references": {"galera_network": "storage", "keepalived_group": "lb"}}}
 
 
 def test_every_filter_is_registered():

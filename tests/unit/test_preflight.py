@@ -11,7 +11,7 @@ from ansible.module_utils.pilotstack_inventory import validate  # noqa: E402  (p
 from tests.conftest import load_plugin, run_module
 
 CATALOGUE = [
-    {"name": "galera_root_password", "tiers": ["galera"]},
+    {"name": "galera_sst_password", "tiers": ["galera"]},
     {"name": "ceph_fsid", "tiers": ["ceph"]},
     {"name": "keepalived_auth_pass", "tiers": ["lb"]},
 ]
@@ -56,6 +56,10 @@ def sound_model() -> dict:
 
 def test_sound_inventory_has_no_problem():
     assert validate(sound_model()) == []
+    model = sound_model()
+    _refs(model, glusterfs_volumes=[{"name": "images", "clients": ["controllers"]}],
+          galera_network="storage", galera_hosts=["db1", "db2", "db3"], keepalived_group="lb")
+    assert validate(model) == []
 
 
 def _dup_ip(m):
@@ -150,6 +154,28 @@ def _unknown_tier(m):
     m["disabled_tiers"] = ["cepf"]
 
 
+def _refs(m, **refs):
+    for hv in m["hosts"].values():
+        hv["references"] = dict(refs)
+
+
+def _volume_clients(m):
+    _refs(m, glusterfs_volumes=[{"name": "instances", "clients": ["compute"]},
+                                {"name": "images", "clients": ["controler"]}])
+
+
+def _network_ref(m):
+    _refs(m, galera_network="replication")
+
+
+def _hosts_ref(m):
+    _refs(m, galera_hosts=["db1", "db2", "db4"])
+
+
+def _group_ref(m):
+    _refs(m, keepalived_group="balancers")
+
+
 CASES = [
     (_dup_ip, "db2: pilotstack_ip.mgmt 10.0.0.21 duplicates db1 pilotstack_ip.mgmt"),
     (_vip_outside, "pilotstack_vips.internal.address 10.9.9.9 is outside network mgmt"),
@@ -179,6 +205,12 @@ CASES = [
     (_broadcast, "cmp1: pilotstack_ip.mgmt 10.0.0.255 is the network or broadcast address"),
     (_vip_network_unknown, "pilotstack_vips.internal.network: no network 'public'"),
     (_unknown_tier, "pilotstack_disabled_tiers: unknown tier(s) ['cepf']"),
+    (_volume_clients, "glusterfs_volumes 'images': clients names no inventory group "
+                      "'controler' (on every host)"),
+    (_network_ref, "galera_network: no network 'replication' in pilotstack_networks "
+                   "(mgmt, storage) (on every host)"),
+    (_hosts_ref, "galera_hosts: db4 not in the inventory"),
+    (_group_ref, "keepalived_group: no inventory group 'balancers'"),
 ]
 
 
@@ -246,3 +278,15 @@ def test_module_rejects_missing_required_argument():
     result = run_module(MODULE, args)
     assert result["failed"] is True
     assert "networks" in result["msg"]
+
+
+def test_facts_are_never_shared_between_inventories():
+    # a fact cache keyed by host name let another inventory's preflight pass its OS check
+    # on the testbed's facts (db1, lb1... exist in both): facts live for one run only
+    import configparser
+
+    from tests.conftest import ROOT
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "ansible.cfg")
+    assert cfg["defaults"]["fact_caching"] == "memory"
+    assert "fact_caching_connection" not in cfg["defaults"]

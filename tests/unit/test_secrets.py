@@ -50,14 +50,14 @@ def test_ensure_generates_then_never_overwrites(tmp_path):
     values = _decrypt(vault_file, pass_file)
 
     # an operator's own value and a deleted key: the first is kept, the second regenerated
-    values["galera_root_password"] = "operator-chosen"
+    values["galera_sst_password"] = "operator-chosen"
     del values["ceph_fsid"]
     vault = secrets._vault(pass_file.read_bytes().strip())
     vault_file.write_bytes(vault.encrypt(yaml.safe_dump({"pilotstack_secrets": values})))
     second = secrets.ensure(tmp_path)
     assert second["added"] == ["ceph_fsid"]
     after = _decrypt(vault_file, pass_file)
-    assert after["galera_root_password"] == "operator-chosen"
+    assert after["galera_sst_password"] == "operator-chosen"
     assert {k: v for k, v in after.items() if k != "ceph_fsid"} == values
 
 
