@@ -71,3 +71,19 @@ def test_deploy_takes_mitogen_when_installed_and_linear_otherwise(monkeypatch):
     assert "ANSIBLE_STRATEGY" not in cli.strategy_env("auto")
     with pytest.raises(RuntimeError, match="needs the mitogen package"):
         cli.strategy_env("mitogen")
+
+
+def test_an_inventory_yaml_error_names_file_line_and_column(tmp_path, capsys):
+    gv = tmp_path / "group_vars" / "all"
+    gv.mkdir(parents=True)
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    db1: {}\n")
+    (gv / "vault.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n6162\n")
+    (gv / "main.yml").write_text("a: !vault |\n  x\nb: 1\nnets:\n  mgmt: {cidr: 10.0.0.0/24\n"
+                                 "galera_network: storage\n")
+    errors = cli.inventory_yaml_errors(tmp_path)
+    assert len(errors) == 1
+    assert errors[0].startswith(f"{gv / 'main.yml'}:6:")
+    assert cli.main(["preflight", "-i", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "the inventory does not parse; no host was contacted" in err
+    assert "main.yml:6:" in err
