@@ -240,3 +240,28 @@ def test_later_tiers_add_listeners_through_haproxy_services(stack, tmp_path):
     out = stack.host("lb1").check_output(
         "echo 'show stat' | socat -t 2 stdio /run/haproxy/admin.sock")
     assert "example_api" not in out and "galera,db1" in out
+
+
+def test_check_diff_verbose_output_holds_no_vault_value(stack):
+    """Change a line next to each secret-holding template, run --check --diff -v: the files
+    are predicted changed and none of the vault's values is printed."""
+    from pilotstack import secrets
+    values = [v for v in secrets.load(INVENTORY).values() if isinstance(v, str) and len(v) >= 8]
+    assert values
+    runs = [ansible_playbook("galera.yml", INVENTORY, "--check", "--diff", "-v",
+                             "-e", "galera_max_connections=499"),
+            ansible_playbook("loadbalancers.yml", INVENTORY, "--check", "--diff", "-v",
+                             "-e", "haproxy_stats_user=pilotstack-audit",
+                             "-e", "keepalived_advert_int=2")]
+    for run in runs:
+        assert run.rc == 0, run.output[-3000:]
+    out = "\n".join(r.output for r in runs)
+    for task in ("Configure | Galera server configuration",
+                 "HAProxy | configuration (checked with haproxy -c before it is installed)",
+                 "Keepalived | configuration (checked before it is installed)"):
+        after = out.split(f"{task}]", 1)  # TASK [role : name]
+        assert len(after) == 2, task
+        block = after[1].split("TASK [", 1)[0]
+        assert "changed: [" in block, (task, block[:600])
+    leaked = [v[:4] + "..." for v in values if v in out]
+    assert not leaked, f"vault values printed: {leaked}"
