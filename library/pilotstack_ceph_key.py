@@ -126,8 +126,10 @@ def write_keyring(module, dest: str, text: str) -> bool:
             fh.write(text)
         module.atomic_move(tmp, dest)
     if os.path.exists(dest):
+        # the keys set_fs_attributes_if_different reads (no SELinux context, no attributes)
         args = {"path": dest, "owner": module.params["owner"],
-                "group": module.params["group"], "mode": module.params["mode"]}
+                "group": module.params["group"], "mode": module.params["mode"],
+                "secontext": [None, None, None], "attributes": None}
         changed = module.set_fs_attributes_if_different(args, changed)
     return changed
 
