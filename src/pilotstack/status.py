@@ -228,7 +228,9 @@ def probe_galera(sh: Shell, inv: dict) -> list[Row]:
 
 HAPROXY_STAT = ("s=/run/haproxy/monitor.sock; [ -S $s ] || s=/run/haproxy/admin.sock; "
                 "echo 'show stat' | socat -t 2 stdio $s; echo '#table'; "
-                "echo 'show table galera' | socat -t 2 stdio $s")
+                # the table's contents need the admin socket (root)
+                "echo 'show table galera' | socat -t 2 stdio /run/haproxy/admin.sock "
+                "2>/dev/null || true")
 STICK_RE = re.compile(r"key=(\S+).*?server_id=(\d+)")
 
 
