@@ -40,7 +40,9 @@ def connect(host: str, creds: dict, timeout: float = 2.0, read_timeout: float = 
 
 @dataclass
 class Writer:
-    """Inserts rows with client-chosen ids through `host` (the VIP) as fast as it can."""
+    """Inserts rows with client-chosen ids through `host` (the VIP) as fast as it can, with
+    2 s connect and read timeouts: an insert unanswered after 2 s is given up (and not
+    counted either way), the client reconnects."""
 
     creds: dict
     table: str
@@ -68,7 +70,8 @@ class Writer:
             if conn is None:
                 try:
                     # HAProxy forwards a connection to one server for its whole life.
-                    conn = connect(self.host, self.creds, timeout=1.0)
+                    # a client with 2 s connect and read timeouts, as the drills measure
+                    conn = connect(self.host, self.creds, timeout=2.0, read_timeout=2.0)
                     with conn.cursor() as cur:
                         cur.execute("SELECT @@wsrep_node_name")
                         node = cur.fetchone()[0]
