@@ -256,6 +256,12 @@ def migrate(api: Api, counts, name: str, timeout: int) -> dict:
     return result
 
 
+def ha_policies(api: Api) -> list[str]:
+    """The vhost's classic-mirroring (ha-mode) policies."""
+    return [pol["name"] for pol in api.must("GET", f"/policies/{api.v}")
+            if "ha-mode" in (pol.get("definition") or {})]
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -305,7 +311,14 @@ def main() -> None:
         module.fail_json(msg="refusing, nothing was changed: " + "; ".join(refused),
                          refused=refused, migrated=[], already=done, policies_removed=[])
     migrated, removed = [], []
-    if not module.check_mode:
+    if module.check_mode:
+        # predict the policies a run would remove, as it would (after the queues)
+        if p["remove_ha_policies"] and not refused:
+            try:
+                removed = ha_policies(api)
+            except Exception as exc:  # noqa: BLE001
+                module.fail_json(msg=f"management API at {p['api_url']}: {exc}")
+    else:
         # one migration at a time on this node (a run whose controller died may still run)
         lock = open("/run/pilotstack-rabbitmq-migrate.lock", "w")  # noqa: SIM115
         try:
@@ -317,10 +330,9 @@ def main() -> None:
             for name in todo:
                 migrated.append(migrate(api, counts, name, p["timeout"]))
             if p["remove_ha_policies"] and not refused:
-                for pol in api.must("GET", f"/policies/{api.v}"):
-                    if "ha-mode" in (pol.get("definition") or {}):
-                        api.must("DELETE", f"/policies/{api.v}/{quote(pol['name'], safe='')}")
-                        removed.append(pol["name"])
+                for name in ha_policies(api):
+                    api.must("DELETE", f"/policies/{api.v}/{quote(name, safe='')}")
+                    removed.append(name)
         except Exception as exc:  # noqa: BLE001
             module.fail_json(msg=f"migration stopped: {exc}. Every message is in the queue "
                                  f"or its {TEMP_SUFFIX} twin; run again to resume.",
