@@ -123,3 +123,53 @@ def test_repeated_kills_and_rejoins(drill_env):
     """6 cycles (each member killed twice; 20 before the Ceph tier needed the CI time, same
     figures)."""
     run_drill(drill_env, "galera-kill-rejoin-cycles")
+
+
+def test_override_resyncs_the_members_ahead_and_keeps_their_data_aside(drill_env):
+    """The override gets the operator out of any state: bootstrap db3, which is BEHIND (it
+    was killed first, db1/db2 took more writes, then lost power). db1 and db2 are ahead:
+    their data directories are moved aside (path printed and journalled) and they rejoin
+    by SST. What only db1/db2 held is lost, as the operator accepted; every row
+    acknowledged before db3 left is on every member, and every member holds the same rows."""
+    env = drill_env
+    table = g.new_table(env, "override")
+    g.back_to_normal(env)
+    writer = g.Writer(env.sql_account, table).start()
+    try:
+        writer.wait_acks(200)
+        env.docker("kill", env.container("db3"))
+        before = {row_id for row_id, t, _ in writer.acked if t < time.monotonic() - 0.5}
+        writer.wait_acks(500, timeout=120)
+        env.docker("kill", env.container("db1"), env.container("db2"))
+        time.sleep(2)
+    finally:
+        writer.stop()
+    env.docker("start", *(env.container(h) for h in g.DB))
+    for host in g.DB:
+        env.wait_ssh(host)
+    run = env.playbook("galera-recover.yml", "-e", "pilotstack_galera_bootstrap_host=db3",
+                       "-e", "pilotstack_galera_accept_data_loss=true")
+    assert run.rc == 0, run.output[-5000:]
+    assert "data directory moved aside to /var/lib/mysql.pilotstack-resync-" in run.output
+    assert "its newer commits are discarded" in run.output, run.output[-3000:]
+    for host in ("db1", "db2"):
+        aside = env.on(host, "ls -d /var/lib/mysql.pilotstack-resync-*").split()
+        assert aside, host
+        assert env.on(host, f"test -f {aside[-1]}/grastate.dat && echo kept").strip() == (
+            "kept"), host
+        env.on(host, "rm -rf /var/lib/mysql.pilotstack-resync-*")
+    assert env.on("db3", "ls -d /var/lib/mysql.pilotstack-resync-* 2>/dev/null || true"
+                  ).strip() == ""
+    journal = (INVENTORY.parent.parent / ".pilotstack" / "journal"
+               / "galera-recover.jsonl").read_text()
+    assert '"event": "resync"' in journal
+    g.back_to_normal(env)
+    held = {}
+    for host in g.DB:
+        with g.connect(g.MGMT[host], env.sql_account) as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT id FROM {table}")  # noqa: S608
+            held[host] = {row[0] for row in cur.fetchall()}
+    assert held["db1"] == held["db2"] == held["db3"]
+    assert before <= held["db3"], len(before - held["db3"])
+    FIGURES["override: rows discarded as accepted (acknowledged only by db1/db2)"] = (
+        len({i for i, _, _ in writer.acked} - held["db3"]))
