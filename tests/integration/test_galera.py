@@ -196,8 +196,9 @@ def wait_whole_quick(stack) -> bool:
 
 def test_a_member_of_another_cluster_is_refused_not_wiped(stack, drill_db):
     """db3 is made the sole member of a new cluster (new uuid, same name): the plan sees two
-    Primary components and stops; nothing is bootstrapped or wiped. Then the operator wipes
-    db3's Galera state by hand and the role rejoins it by SST."""
+    Primary components and stops; nothing is bootstrapped or wiped. Stopped, with its Galera
+    files deleted by hand, db3 still holds the other history in InnoDB (--wsrep-recover
+    reads it): refused again, named. The override joins it by SST, its data moved aside."""
     db3 = stack.host("db3")
     db3.check_output("systemctl stop mariadb && rm -f /var/lib/mysql/grastate.dat "
                      "/var/lib/mysql/gvwstate.dat /var/lib/mysql/galera.cache && "
@@ -213,10 +214,15 @@ def test_a_member_of_another_cluster_is_refused_not_wiped(stack, drill_db):
         db3.check_output("systemctl stop mariadb && rm -f /var/lib/mysql/grastate.dat "
                          "/var/lib/mysql/gvwstate.dat /var/lib/mysql/galera.cache")
     run = ansible_playbook("galera.yml")
+    assert run.rc != 0
+    assert "db3 holds history" in run.output, run.output[-3000:]
+    assert db3.run("systemctl is-active mariadb").stdout.strip() != "active"
+    run = ansible_playbook("galera.yml", INVENTORY, "-e", "pilotstack_galera_bootstrap_host=db1",
+                           "-e", "pilotstack_galera_accept_data_loss=true")
     assert run.rc == 0, run.output[-4000:]
-    assert "join" in run.output
+    assert "db3: data directory moved aside to /var/lib/mysql.pilotstack-resync-" in run.output
     wait_whole(drill_db, timeout=300)
-
+    db3.check_output("rm -rf /var/lib/mysql.pilotstack-resync-*")
 
 
 def test_later_tiers_add_listeners_through_haproxy_services(stack, tmp_path):
