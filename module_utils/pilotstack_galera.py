@@ -336,7 +336,7 @@ def _with_primary(hosts, states) -> dict:
                            "(split cluster): stop the wrong side by hand first"])
     history = next(iter(uuids))
     head = max(_int(states[h]["status"].get("wsrep_last_committed"), -1) for h in primary)
-    refuse = []
+    diverged, ahead = [], []
     for h in hosts:
         if h in primary:
             continue
@@ -344,16 +344,22 @@ def _with_primary(hosts, states) -> dict:
         if pos is None:
             continue  # fresh, detached or stopped without a position: it gets a transfer
         if pos[0] != history:
-            refuse.append(f"{h} holds history {pos[0]}:{pos[1]}, not the running Primary "
-                          f"component's {history}: joining would wipe it by SST")
+            diverged.append(f"{h} holds history {pos[0]}:{pos[1]}, not the running Primary "
+                            f"component's {history}: joining would wipe it by SST")
         elif pos[1] > head:
-            refuse.append(f"{h} holds seqno {pos[1]}, ahead of the running Primary component "
-                          f"({', '.join(primary)}, last committed {head}): joining would "
-                          "discard its newer commits by SST")
-    if refuse:
-        raise PlanRefused(refuse + [
+            ahead.append(f"{h} holds seqno {pos[1]}, ahead of the running Primary component "
+                         f"({', '.join(primary)}, last committed {head}): joining would "
+                         "discard its newer commits by SST")
+    if ahead:
+        raise PlanRefused(diverged + ahead + [
             "the running Primary component is behind: stop it and run galera-recover.yml "
             "(the newest member is then the source), or " + OVERRIDE_HINT])
+    if diverged:
+        raise PlanRefused(diverged + [
+            "a member of another history is never joined automatically; to resync it from "
+            "the running component (its data directory is moved aside first): "
+            f"pilotstack_galera_bootstrap_host={primary[0]} "
+            "pilotstack_galera_accept_data_loss=true"])
     synced = [h for h in primary
               if states[h]["status"].get("wsrep_local_state_comment") == "Synced"]
     joiners = [h for h in hosts if h not in primary]
