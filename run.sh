@@ -4,18 +4,22 @@
 #   ./run.sh test     install what is missing, run the whole test suite (lint, unit, testbed)
 #   ./run.sh bench    deploy benchmark: cold deploy of every tier, per-tier times, re-run
 #   ./run.sh setup    only install what is missing (packages, Docker engine, Python venv)
+#   ./run.sh setup-controller  a controller for real servers: the Python venv only (no
+#                     Docker, no testbed packages); needs python3-venv, git, openssh-client
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 VENV=$ROOT/.venv
 APT_PACKAGES=(docker.io debootstrap apt-cacher-ng openssh-client python3 python3-venv
               git make iproute2 util-linux procps ca-certificates socat openssl)
+CONTROLLER_PACKAGES=(openssh-client python3 python3-venv git ca-certificates)
 
 log() { printf '== %s\n' "$*"; }
 
 setup_packages() {
-  local missing=()
-  for pkg in "${APT_PACKAGES[@]}"; do
+  local missing=() wanted=("$@")
+  ((${#wanted[@]})) || wanted=("${APT_PACKAGES[@]}")
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
   done
   if ((${#missing[@]})); then
@@ -66,6 +70,10 @@ export PATH="$VENV/bin:$PATH" ANSIBLE_CONFIG="$ROOT/ansible.cfg"
 
 case "${1:-}" in
   setup) setup ;;
+  setup-controller)
+    if [ "$(id -u)" = 0 ]; then setup_packages "${CONTROLLER_PACKAGES[@]}"; fi
+    setup_python
+    ;;
   deploy)
     setup
     pilotstack testbed up
@@ -82,7 +90,7 @@ case "${1:-}" in
     python bench/deploy.py "${@:2}"
     ;;
   *)
-    sed -n '2,7p' "$0" >&2
+    sed -n '2,8p' "$0" >&2
     exit 2
     ;;
 esac
