@@ -4,9 +4,12 @@ memcached + lighttpd) active on exactly one node (playbooks/pacemaker.yml)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from pilotstack.drills import pacemaker as pcmk
 from pilotstack.drills.pacemaker import NODES, Probe, active_node, crm_mon, on_node
@@ -132,3 +135,46 @@ def test_a_missing_authkey_is_refused_before_any_node_changes():
 
 def test_drill_killed_service_is_restarted_in_place_with_a_failcount(drill_env):
     run_drill(drill_env, "pacemaker-service-killed")
+
+
+def _tls_get(ca: Path, cert: Path | None, key: Path | None) -> str:
+    """GET /version on the fencing endpoint; the HTTP status line, or the TLS refusal."""
+    import socket
+    import ssl
+    host = yaml.safe_load((INVENTORY / "group_vars" / "all" / "testbed.yml").read_text())[
+        "pacemaker_fencing"]["ctl1"]["params"]["ipaddr"]
+    ctx = ssl.create_default_context(cafile=str(ca))
+    if cert is not None:
+        ctx.load_cert_chain(str(cert), str(key))
+    try:
+        with socket.create_connection((host, 2376), timeout=5) as raw, \
+                ctx.wrap_socket(raw, server_hostname=host) as tls:
+            tls.sendall(b"GET /version HTTP/1.0\r\nHost: docker\r\n\r\n")
+            data = tls.recv(4096)
+            if not data:
+                return "refused: closed without an answer"
+            return data.split(b"\r\n", 1)[0].decode()
+    except (ssl.SSLError, OSError) as exc:
+        return f"refused: {exc}"
+
+
+def test_fencing_endpoint_needs_a_client_certificate_from_its_own_ca(tmp_path):
+    """The fence devices' TLS endpoint (the Docker API on the testbed's bridge): the
+    testbed's client certificate gets an answer; no certificate, or one from another CA
+    with the same subject, is refused."""
+    d = ROOT / ".pilotstack" / "testbed" / "pstb" / "fencing"
+    assert _tls_get(d / "ca.pem", d / "client.pem", d / "client.key").endswith("200 OK")
+    assert _tls_get(d / "ca.pem", None, None).startswith("refused")
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+            "-subj", "/CN=pilotstack testbed fencing CA")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=pilotstack fencing client")
+    (tmp_path / "ext").write_text("extendedKeyUsage=clientAuth\n")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "client.pem", "-days", "1", "-extfile", "ext")
+    assert _tls_get(d / "ca.pem", tmp_path / "client.pem", tmp_path / "client.key").startswith(
+        "refused")
