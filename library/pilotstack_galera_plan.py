@@ -13,8 +13,8 @@ description:
     the members that run behind the newest, or cannot say their position, then read and
     plan again) or C(unknown) (check mode, a position needs C(--wsrep-recover)), with the
     host to bootstrap, the joiners in order, and the reasons.
-  - One rule: a member is restored or bootstrapped only when no other member is, or may
-    be, ahead of it; every member's last committed position counts, running or not.
+  - "One rule: a member is restored or bootstrapped only when no other member is, or may
+    be, ahead of it; every member's last committed position counts, running or not."
   - Fails closed when it cannot prove which node is newest (a member unreadable, a position
     unknown, members of different clusters, contradicting safe_to_bootstrap flags) and says
     why and how to override. The only override is I(bootstrap_host) together with

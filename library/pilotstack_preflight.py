@@ -28,7 +28,7 @@ options:
     type: dict
     required: true
   hosts:
-    description: Per host, the variables preflight reads (C(pilotstack_ip), and C(references):
+    description: Per host, the variables preflight reads (C(pilotstack_ip), and C(references),
       inventory values naming a network, hosts or groups).
     type: dict
     required: true
