@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from . import paths
+from . import __version__, paths
 from . import secrets as secrets_mod
 from .testbed import topology as topology_mod
 from .testbed.manager import Testbed, TestbedError
@@ -137,6 +137,35 @@ def cmd_playbook(args, playbook: str) -> int:
     return subprocess.call(argv, cwd=paths.project_root(), env=env)
 
 
+def playbook_summaries() -> list[tuple[str, str]]:
+    """(name, first sentence of its header comment) for every playbook of playbooks/."""
+    out = []
+    for path in sorted((paths.project_root() / "playbooks").glob("*.yml")):
+        lines = []
+        for line in path.read_text().splitlines()[1:]:
+            if not line.startswith("#"):
+                break
+            text = line.lstrip("# ").rstrip()
+            if not text or text.startswith(("pilotstack ", "ansible-playbook ")):
+                break
+            lines.append(text)
+        header = " ".join(lines)
+        end = header.find(". ")
+        out.append((path.stem, header[:end + 1] if end >= 0 else header))
+    return out
+
+
+def cmd_run(args) -> int:
+    if args.list:
+        for name, text in playbook_summaries():
+            print(f"{name:<32} {text}")
+        return 0
+    if not args.playbook:
+        print("pilotstack run: name a playbook (pilotstack run --list)", file=sys.stderr)
+        return 2
+    return cmd_playbook(args, args.playbook)
+
+
 def cmd_status(args) -> int:
     from . import status as status_mod
     inv = Path(args.inventory)
@@ -189,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pilotstack", description=__doc__,
         epilog="deploy, preflight and run pass any other option to ansible-playbook "
                "(e.g. --check --diff --limit db1 -v)")
+    parser.add_argument("--version", action="version", version=f"pilotstack {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     tb = sub.add_parser("testbed", help="the local multi-host testbed")
@@ -200,16 +230,20 @@ def build_parser() -> argparse.ArgumentParser:
         p = tb_sub.add_parser(action, help=text)
         p.add_argument("--topology", help="topology YAML (default: the seed layout, 12 hosts)")
         if action in ("up", "status"):
-            p.add_argument("--json", action="store_true")
+            p.add_argument("--json", action="store_true", help="machine-readable output")
         if action == "ssh":
-            p.add_argument("host")
-            p.add_argument("command", nargs=argparse.REMAINDER)
+            p.add_argument("host", help="a testbed host (e.g. db1)")
+            p.add_argument("command", nargs=argparse.REMAINDER,
+                           help="the command to run there (none: a shell)")
         p.set_defaults(func=cmd_testbed)
 
     def inv_args(p):
         p.add_argument("-i", "--inventory", default=str(paths.project_root() / "inventory"
-                                                        / "testbed"))
-        p.add_argument("--vault-password-file")
+                                                        / "testbed"),
+                       help="inventory directory (default: the local testbed's, "
+                            "inventory/testbed)")
+        p.add_argument("--vault-password-file",
+                       help="vault password file (default: INVENTORY/.vault_pass)")
 
     sec = sub.add_parser("secrets", help="generate missing secrets into the inventory's vault")
     inv_args(sec)
@@ -234,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dr = sub.add_parser("drill", help="run a fault drill on the deployed testbed, print its "
                                       "figures (--all: every drill, JSON report)")
-    dr.add_argument("name", nargs="?")
+    dr.add_argument("name", nargs="?", help="the drill to run (--list names them)")
     dr.add_argument("--all", action="store_true", help="every drill, one after another")
     dr.add_argument("--list", action="store_true", help="the drills, one line each")
     dr.add_argument("--report", help="where to write the JSON report (default with --all: "
@@ -243,12 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run one playbook of playbooks/ (e.g. galera-recover, "
                                      "galera-rolling-restart)")
-    run.add_argument("playbook")
+    run.add_argument("playbook", nargs="?", help="its name under playbooks/, without .yml "
+                                                 "(--list names them)")
+    run.add_argument("--list", action="store_true",
+                     help="every playbook with the first sentence of its header")
     inv_args(run)
     run.add_argument("--strategy", choices=["auto", "linear", "mitogen"], default="linear",
                      help="Ansible strategy (default linear: the operations playbooks are "
                           "proven with it)")
-    run.set_defaults(func=lambda a: cmd_playbook(a, a.playbook))
+    run.set_defaults(func=cmd_run)
     return parser
 
 

@@ -87,3 +87,32 @@ def test_an_inventory_yaml_error_names_file_line_and_column(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the inventory does not parse; no host was contacted" in err
     assert "main.yml:6:" in err
+
+
+def test_version_and_run_list(capsys):
+    with pytest.raises(SystemExit) as out:
+        cli.main(["--version"])
+    assert out.value.code == 0
+    assert capsys.readouterr().out.strip().startswith("pilotstack 0.")
+    assert cli.main(["run", "--list"]) == 0
+    listed = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert set(listed) >= {"site", "galera-recover", "galera-rolling-restart", "base"}
+    assert all(text.strip() for text in listed.values()), listed
+    assert cli.main(["run"]) == 2
+    assert "pilotstack run --list" in capsys.readouterr().err
+
+
+def test_every_argument_has_help():
+    parser = cli.build_parser()
+    undocumented = []
+
+    def walk(p, prefix):
+        for action in p._actions:
+            if action.help is None and action.dest not in ("help", "command", "action"):
+                undocumented.append(f"{prefix} {action.dest}")
+            choices = getattr(action, "choices", None)
+            for name, sub in (choices.items() if isinstance(choices, dict) else []):
+                if isinstance(sub, type(parser)):
+                    walk(sub, f"{prefix} {name}")
+    walk(parser, "pilotstack")
+    assert undocumented == [], undocumented
