@@ -16,9 +16,9 @@ description:
   - Why a custom module? C(ansible.builtin.copy) and C(template) converge one file per
     task (with C(loop), one module run per item). On a dozen hosts over SSH each such task
     costs seconds of pure overhead (docs/testbed-facts.md measured ~0.4 s per host-task
-    with the linear strategy), which dominated re-runs of the base role. Files that belong together (one
-    service's configuration, one handler to notify) converge here in one module run per
-    host. Render templates on the controller with C(lookup('template', ...)).
+    with the linear strategy), which dominated re-runs of the base role. Files that belong
+    together (one service's configuration, one handler to notify) converge here in one
+    module run per host. Render templates on the controller with C(lookup('template', ...)).
 version_added: "0.1.0"
 author: pilotstack developers
 options:
