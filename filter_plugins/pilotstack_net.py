@@ -150,8 +150,8 @@ def pilotstack_interface(ip_addr_json, address) -> str:
 
 
 # Inventory variables that name a network, hosts or groups (preflight checks each one).
-REFERENCE_VARS = ("keepalived_group", "glusterfs_volumes", "galera_hosts", "rabbitmq_hosts",
-                  "ceph_osd_hosts", "ceph_mds_hosts", "haproxy_galera_hosts",
+REFERENCE_VARS = ("keepalived_group", "glusterfs_volumes", "pacemaker_fencing", "galera_hosts",
+                  "rabbitmq_hosts", "ceph_osd_hosts", "ceph_mds_hosts", "haproxy_galera_hosts",
                   "galera_haproxy_hosts", "keepalived_hosts", "haproxy_peers")
 
 

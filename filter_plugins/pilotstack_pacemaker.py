@@ -27,6 +27,16 @@ VIP_OPS = [
 FENCE_OPS = [{"name": "monitor", "interval": "60s", "timeout": "30s"}]
 
 
+# Fence agent parameters that hold a password (fence-agents' names and aliases).
+SECRET_PARAMS = ("password", "passwd")
+
+
+def pilotstack_pacemaker_secret_names(spec) -> list[str]:
+    """The vault entries a spec's secret_params name."""
+    return sorted({name for p in spec.get("primitives") or []
+                   for name in (p.get("secret_params") or {}).values()})
+
+
 def _rid(text: str) -> str:
     """A resource id from a unit or host name (Pacemaker ids: no '@', ':' or '.')."""
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
@@ -37,8 +47,11 @@ def pilotstack_pacemaker_spec(nodes, fencing, vip_cidr, services, properties=Non
                               group="controller", vip_nic=None, fencing_delay="10s"):
     """Spec for pilotstack_pacemaker_cib.
 
-    nodes: cluster node names; fencing: {node: {agent, params}}; vip_cidr: "addr/prefix";
-    services: systemd unit names, started in this order after the VIP.
+    nodes: cluster node names; fencing: {node: {agent, params, password_secret?}};
+    vip_cidr: "addr/prefix"; services: systemd unit names, started in this order after the
+    VIP. A fence device's password (a BMC's) never stands in the inventory: its
+    `password_secret` names a vault entry, and the spec carries that NAME in
+    `secret_params` ({param: secret name}); the CIB module fills the value in (no_log).
     """
     nodes = list(nodes)
     fencing = dict(fencing or {})
@@ -70,9 +83,18 @@ def pilotstack_pacemaker_spec(nodes, fencing, vip_cidr, services, properties=Non
             raise AnsibleFilterError(f"pacemaker_fencing.{node}: agent is not set")
         fid = f"fence-{_rid(node)}"
         params = {k: str(v) for k, v in (dev.get("params") or {}).items()}
+        written = sorted(k for k in params if k in SECRET_PARAMS)
+        if written:
+            raise AnsibleFilterError(
+                f"pacemaker_fencing.{node}.params.{written[0]}: a password in the inventory; "
+                "put it in the vault and name it with pacemaker_fencing."
+                f"{node}.password_secret")
         params.setdefault("pcmk_host_list", node)
-        primitives.append({"id": fid, "class": "stonith", "type": dev["agent"],
-                           "params": params, "ops": FENCE_OPS})
+        prim = {"id": fid, "class": "stonith", "type": dev["agent"], "params": params,
+                "ops": FENCE_OPS}
+        if dev.get("password_secret"):
+            prim["secret_params"] = {"password": str(dev["password_secret"])}
+        primitives.append(prim)
         locations.append({"id": f"{fid}-not-on-{_rid(node)}", "rsc": fid, "node": node,
                           "score": "-INFINITY"})
     vip = {"ip": addr, "cidr_netmask": prefix}
@@ -97,4 +119,5 @@ def pilotstack_pacemaker_spec(nodes, fencing, vip_cidr, services, properties=Non
 
 class FilterModule:
     def filters(self):
-        return {"pilotstack_pacemaker_spec": pilotstack_pacemaker_spec}
+        return {"pilotstack_pacemaker_spec": pilotstack_pacemaker_spec,
+                "pilotstack_pacemaker_secret_names": pilotstack_pacemaker_secret_names}

@@ -26,6 +26,13 @@ options:
       colocations, orders, node_attributes (see module_utils/pilotstack_pacemaker.py).
     type: dict
     required: true
+  secrets:
+    description:
+      - Vault entries (name to value) that primitives name in their C(secret_params)
+        ({param, entry name}), e.g. a fence device's BMC password. Never logged; the values
+        are masked in the diff. A missing entry is refused before the CIB is read.
+    type: dict
+    default: {}
   purge:
     description: Delete resources and constraints that are not declared.
     type: bool
@@ -69,7 +76,12 @@ import tempfile  # noqa: E402
 import xml.etree.ElementTree as ET  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.pilotstack_pacemaker import Refused, build, validate  # noqa: E402
+from ansible.module_utils.pilotstack_pacemaker import (  # noqa: E402
+    Refused,
+    build,
+    fill_secrets,
+    validate,
+)
 
 
 def agent_name(p: dict) -> str:
@@ -96,10 +108,15 @@ def configuration_text(cib) -> str:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={"spec": {"type": "dict", "required": True},
+                       "secrets": {"type": "dict", "default": {}, "no_log": True},
                        "purge": {"type": "bool", "default": False}},
         supports_check_mode=True,
     )
-    spec, ran = module.params["spec"], []
+    spec, missing = fill_secrets(module.params["spec"], module.params["secrets"])
+    ran = []
+    if missing:
+        module.fail_json(msg="; ".join(missing) + ". The live CIB was not touched.",
+                         problems=missing)
     rc, live, err = module.run_command(["cibadmin", "--query"])
     if rc != 0:
         module.fail_json(msg=f"cibadmin --query failed: {err.strip()}")

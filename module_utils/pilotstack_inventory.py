@@ -59,18 +59,19 @@ def validate(model: dict) -> list[str]:
     owners = _host_addresses(hosts, groups, networks, problems)
     problems += _vips(model.get("vips") or {}, networks, owners, groups)
     problems += _secrets(model, enabled)
-    problems += _references(hosts, groups, networks, model.get("networks") or {})
+    problems += _references(hosts, groups, model.get("networks") or {},
+                            set(model.get("secrets_present") or []))
     return problems
 
 
-def _references(hosts: dict, groups: dict, nets: dict, raw_nets: dict) -> list[str]:
+def _references(hosts: dict, groups: dict, raw_nets: dict, secrets: set) -> list[str]:
     """Inventory values that name a network (`*_network`), hosts (`*_hosts`) or groups
     (`keepalived_group`, a Gluster volume's `clients`) must name one that exists. Each
     problem is reported once, with the hosts it applies to."""
     seen: dict[str, list[str]] = {}
     for host in sorted(hosts):
         for var, value in sorted(((hosts[host] or {}).get("references") or {}).items()):
-            for problem in _reference_problems(var, value, hosts, groups, raw_nets):
+            for problem in _reference_problems(var, value, hosts, groups, raw_nets, secrets):
                 seen.setdefault(problem, []).append(host)
     out = []
     for problem, where in seen.items():
@@ -79,7 +80,7 @@ def _references(hosts: dict, groups: dict, nets: dict, raw_nets: dict) -> list[s
     return out
 
 
-def _reference_problems(var, value, hosts, groups, raw_nets) -> list[str]:
+def _reference_problems(var, value, hosts, groups, raw_nets, secrets) -> list[str]:
     if var.endswith("_network"):
         if value not in raw_nets:
             return [f"{var}: no network {value!r} in pilotstack_networks "
@@ -94,6 +95,18 @@ def _reference_problems(var, value, hosts, groups, raw_nets) -> list[str]:
                 if group not in groups:
                     out.append(f"glusterfs_volumes {vol.get('name')!r}: clients names no "
                                f"inventory group {group!r}")
+        return out
+    if var == "pacemaker_fencing":
+        out = []
+        for node, dev in sorted((value or {}).items()):
+            dev = dev or {}
+            if any(k in ("password", "passwd") for k in (dev.get("params") or {})):
+                out.append(f"pacemaker_fencing.{node}.params: a password in the inventory; "
+                           "put it in the vault and name it with password_secret")
+            name = dev.get("password_secret")
+            if name and name not in secrets:
+                out.append(f"pacemaker_fencing.{node}.password_secret: the vault has no "
+                           f"{name!r} (add the BMC password to the inventory's vault)")
         return out
     if isinstance(value, list):
         missing = [h for h in value if h not in hosts]

@@ -95,6 +95,23 @@ def constraint(kind: str, spec: dict) -> ET.Element:
     return ET.Element("rsc_order", attrs)
 
 
+def fill_secrets(spec: dict, secrets: dict) -> tuple[dict, list[str]]:
+    """The spec with each primitive's `secret_params` ({param: vault entry name}) filled in
+    from `secrets` (name -> value); and a problem per entry missing, naming it (never a
+    value)."""
+    spec = copy.deepcopy(spec)
+    missing = []
+    for prim in spec.get("primitives") or []:
+        for param, name in (prim.pop("secret_params", None) or {}).items():
+            value = (secrets or {}).get(name)
+            if not value:
+                missing.append(f"primitive {prim['id']}: {param} needs the vault secret "
+                               f"{name}, which is missing (add it to the inventory's vault)")
+            else:
+                prim.setdefault("params", {})[param] = str(value)
+    return spec, missing
+
+
 def validate(spec: dict, live_ids: set[str] | frozenset = frozenset()) -> list[str]:
     """Every problem of the spec at once: duplicate ids, group/clone members that are not
     declared primitives, a primitive in two groups, constraints naming resources that are

@@ -127,3 +127,19 @@ def test_module_diff_masks_secret_values():
     result = run_module(_cib_module(), {"spec": spec}, check_mode=True, run_command=run)
     assert "s3cr3t-value" not in result["diff"]["after"]
     assert "********" in result["diff"]["after"]
+
+
+def test_module_fills_a_fence_password_from_the_vault_and_never_shows_it():
+    spec = {**SPEC, "primitives": [dict(SPEC["primitives"][0],
+                                        secret_params={"password": "bmc_ctl1_password"}),
+                                   SPEC["primitives"][1]]}
+    run, _ = _cib_runner(FRESH)
+    result = run_module(_cib_module(), {"spec": spec, "secrets": {
+        "bmc_ctl1_password": "bmc-s3cret-value"}}, check_mode=True, run_command=run)
+    assert result["failed"] is False and result["changed"] is True
+    assert "bmc-s3cret-value" not in repr(result)
+    assert "********" in result["diff"]["after"]
+    run, calls = _cib_runner(FRESH)
+    result = run_module(_cib_module(), {"spec": spec}, check_mode=True, run_command=run)
+    assert result["failed"] is True and "needs the vault secret bmc_ctl1_password" in result["msg"]
+    assert calls == []  # refused before the CIB is read
