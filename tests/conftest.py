@@ -64,3 +64,45 @@ def run_module(module, args: dict, check_mode: bool = False, run_command=None) -
             for p in patches:
                 p.stop()
     raise AssertionError("main() returned without exit_json or fail_json")
+
+
+# --- the two profiles ------------------------------------------------------------------------
+# `./run.sh test` is the gate CI runs: every test not marked `full`. `./run.sh test --full`
+# runs everything (every drill, the slow recovery and rolling cases). Both end with their
+# wall time and the time spent per test file.
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true",
+                     help="the full profile: every drill and every slow test (default: the "
+                          "gate, the tests not marked full)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "full: in the full profile only (./run.sh test --full)")
+    config._pilotstack_started = __import__("time").monotonic()
+    config._pilotstack_phases = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--full"):
+        return
+    dropped = [i for i in items if i.get_closest_marker("full")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if not i.get_closest_marker("full")]
+
+
+def pytest_report_teststatus(report, config):
+    phase = report.nodeid.split("::", 1)[0]
+    config._pilotstack_phases[phase] = config._pilotstack_phases.get(phase, 0.0) + (
+        report.duration or 0.0)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    import time
+    wall = time.monotonic() - config._pilotstack_started
+    profile = "full" if config.getoption("--full") else "gate"
+    terminalreporter.section(f"pilotstack profile: {profile}")
+    for phase, seconds in sorted(config._pilotstack_phases.items(), key=lambda kv: -kv[1]):
+        if seconds >= 1:
+            terminalreporter.write_line(f"{seconds / 60:6.1f} min  {phase}")
+    terminalreporter.write_line(f"wall time: {wall / 60:.1f} min ({profile} profile)")

@@ -194,6 +194,7 @@ def wait_whole_quick(stack) -> bool:
     return True
 
 
+@pytest.mark.full
 def test_a_member_of_another_cluster_is_refused_not_wiped(stack, drill_db):
     """db3 is made the sole member of a new cluster (new uuid, same name): the plan sees two
     Primary components and stops; nothing is bootstrapped or wiped. Stopped, with its Galera
@@ -225,6 +226,7 @@ def test_a_member_of_another_cluster_is_refused_not_wiped(stack, drill_db):
     db3.check_output("rm -rf /var/lib/mysql.pilotstack-resync-*")
 
 
+@pytest.mark.full
 def test_later_tiers_add_listeners_through_haproxy_services(stack, tmp_path):
     """An HTTP API listener (here: the members' health endpoint standing in for an API) is
     added by a variable, validated, reloaded without closing the Galera listener, and

@@ -36,7 +36,8 @@ def test_drill_through_the_cli_prints_figures_and_writes_its_report(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["galera-writer-frozen", "galera-vip-holder",
-                                  "galera-power-cut", "galera-behind-member"])
+                                  pytest.param("galera-power-cut", marks=pytest.mark.full),
+                                  "galera-behind-member"])
 def test_drill(drill_env, name):
     run_drill(drill_env, name)
 
@@ -51,6 +52,7 @@ def wait_unit(env, host: str, state: str, timeout: float = 60.0) -> None:
     raise AssertionError(f"{host}: mariadb is {seen!r}, not {state!r}")
 
 
+@pytest.mark.full
 def test_outage_with_members_not_started_at_boot_recovers_from_the_newest(drill_env):
     """Power cut with the units disabled at boot (nothing can heal by itself): the playbook
     must read every position with --wsrep-recover, bootstrap the newest and rejoin the
@@ -75,6 +77,7 @@ def test_outage_with_members_not_started_at_boot_recovers_from_the_newest(drill_
         g.back_to_normal(env)
 
 
+@pytest.mark.full
 def test_recovery_refuses_when_a_member_cannot_be_read(drill_env):
     env = drill_env
     with g.writing(env, "refusal") as writer:
@@ -99,10 +102,12 @@ def test_recovery_refuses_when_a_member_cannot_be_read(drill_env):
         g.back_to_normal(env)
 
 
+@pytest.mark.full
 def test_rolling_restart_under_write_load_uses_ist_only(drill_env):
     run_drill(drill_env, "galera-rolling-restart")
 
 
+@pytest.mark.full
 def test_config_change_rolls_through_the_members(drill_env):
     """A changed setting reaches running members one at a time (role, not playbook)."""
     env = drill_env
@@ -119,12 +124,14 @@ def test_config_change_rolls_through_the_members(drill_env):
         writer.wait_acks(100)
 
 
+@pytest.mark.full
 def test_repeated_kills_and_rejoins(drill_env):
     """6 cycles (each member killed twice; 20 before the Ceph tier needed the CI time, same
     figures)."""
     run_drill(drill_env, "galera-kill-rejoin-cycles")
 
 
+@pytest.mark.full
 def test_override_resyncs_the_members_ahead_and_keeps_their_data_aside(drill_env):
     """The override gets the operator out of any state: bootstrap db3, which is BEHIND (it
     was killed first, db1/db2 took more writes, then lost power). db1 and db2 are ahead:

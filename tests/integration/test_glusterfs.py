@@ -113,6 +113,7 @@ def test_rerun_and_check_mode_change_nothing():
     assert check.rc == 0 and check.changed == 0, check.recap
 
 
+@pytest.mark.full
 def test_rolling_restart_waits_for_heal_while_a_client_writes(drill_env):
     run_drill(drill_env, "gluster-rolling-restart")
 

@@ -17,8 +17,10 @@ def healthy_before(stack):
     wait_healed("instances", timeout=300)
 
 
-@pytest.mark.parametrize("name", ["gluster-server-killed", "gluster-server-frozen",
-                                  "gluster-two-servers-killed", "gluster-replica2-to-3"])
+@pytest.mark.parametrize("name", [
+    pytest.param("gluster-server-killed", marks=pytest.mark.full), "gluster-server-frozen",
+    pytest.param("gluster-two-servers-killed", marks=pytest.mark.full),
+    pytest.param("gluster-replica2-to-3", marks=pytest.mark.full)])
 def test_drill(drill_env, name):
     run_drill(drill_env, name)
 

@@ -77,9 +77,11 @@ def test_rerun_and_check_mode_change_nothing():
     FIGURES["pacemaker.yml re-run (s)"] = round(again.seconds, 1)
 
 
-@pytest.mark.parametrize("name", ["pacemaker-active-killed", "pacemaker-active-frozen",
-                                  "pacemaker-links-cut", "pacemaker-standby",
-                                  "pacemaker-rolling-restart"])
+@pytest.mark.parametrize("name", [
+    pytest.param("pacemaker-active-killed", marks=pytest.mark.full), "pacemaker-active-frozen",
+    pytest.param("pacemaker-links-cut", marks=pytest.mark.full),
+    pytest.param("pacemaker-standby", marks=pytest.mark.full),
+    pytest.param("pacemaker-rolling-restart", marks=pytest.mark.full)])
 def test_drill(drill_env, name):
     run_drill(drill_env, name)
 
@@ -133,6 +135,7 @@ def test_a_missing_authkey_is_refused_before_any_node_changes():
             for n in NODES} == before
 
 
+@pytest.mark.full
 def test_drill_killed_service_is_restarted_in_place_with_a_failcount(drill_env):
     run_drill(drill_env, "pacemaker-service-killed")
 

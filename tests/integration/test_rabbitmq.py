@@ -127,6 +127,7 @@ def test_rerun_and_check_mode_change_nothing(stack):
             assert f"{host}: none:" in run.output, run.output[-4000:]
 
 
+@pytest.mark.full
 def test_a_changed_setting_reaches_running_nodes_one_at_a_time(stack):
     def watermarks():
         return [stack.host(h).check_output(

@@ -29,8 +29,10 @@ from .conftest import FIGURES, ansible_playbook, run_drill
 pytestmark = pytest.mark.usefixtures("stack")
 
 
-@pytest.mark.parametrize("name", ["rabbitmq-leader-killed", "rabbitmq-leader-frozen",
-                                  "rabbitmq-partition", "rabbitmq-rolling-restart"])
+@pytest.mark.parametrize("name", [
+    pytest.param("rabbitmq-leader-killed", marks=pytest.mark.full), "rabbitmq-leader-frozen",
+    pytest.param("rabbitmq-partition", marks=pytest.mark.full),
+    pytest.param("rabbitmq-rolling-restart", marks=pytest.mark.full)])
 def test_drill(drill_env, name):
     run_drill(drill_env, name)
 
@@ -40,6 +42,7 @@ def drill_mq(drill_env):
     return account(drill_env)
 
 
+@pytest.mark.full
 def test_mirrored_queues_become_quorum_queues_without_losing_a_message(drill_mq):
     """Two classic queues mirrored by an ha-mode policy, bound to an exchange, 1000 messages
     each; a publisher keeps publishing through the exchange and a consumer keeps consuming

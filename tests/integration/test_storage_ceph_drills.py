@@ -22,13 +22,16 @@ def whole(stack):
         FIGURES["ceph daemons' memory, peak sampled in the drills (MiB)"] = round(max(PEAK))
 
 
-@pytest.mark.parametrize("name", ["ceph-mds-killed", "ceph-osd-host-killed",
-                                  "ceph-osd-host-frozen", "ceph-mons-killed",
-                                  "ceph-rolling-restart"])
+@pytest.mark.parametrize("name", [
+    pytest.param("ceph-mds-killed", marks=pytest.mark.full),
+    pytest.param("ceph-osd-host-killed", marks=pytest.mark.full), "ceph-osd-host-frozen",
+    pytest.param("ceph-mons-killed", marks=pytest.mark.full),
+    pytest.param("ceph-rolling-restart", marks=pytest.mark.full)])
 def test_drill(drill_env, name):
     run_drill(drill_env, name)
 
 
+@pytest.mark.full
 def test_rolling_restart_that_fails_still_unsets_noout():
     """An OSD that fails to start again (st3's, made to fail) fails the run after the wait;
     noout is unset all the same and the cluster heals once the OSD can start."""
