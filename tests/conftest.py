@@ -91,10 +91,18 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [i for i in items if not i.get_closest_marker("full")]
 
 
-def pytest_report_teststatus(report, config):
+_CONFIG = []  # the session's config, for the report hook below (it receives none)
+
+
+def pytest_sessionstart(session):
+    _CONFIG.append(session.config)
+
+
+def pytest_runtest_logreport(report):
+    """Time per test file: setup, call and teardown of every test it holds."""
+    phases = _CONFIG[-1]._pilotstack_phases
     phase = report.nodeid.split("::", 1)[0]
-    config._pilotstack_phases[phase] = config._pilotstack_phases.get(phase, 0.0) + (
-        report.duration or 0.0)
+    phases[phase] = phases.get(phase, 0.0) + (report.duration or 0.0)
 
 
 def pytest_terminal_summary(terminalreporter, config):
