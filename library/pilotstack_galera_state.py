@@ -34,6 +34,20 @@ options:
     description: Run C(mariadbd --wsrep-recover) on a stopped server whose saved seqno is -1.
     type: bool
     default: false
+  config_files:
+    description:
+      - The server's configuration files. A running server whose main process started
+        before one of them was last written has a restart pending (C(restart_pending));
+        a run that changed the file and failed before the restart is finished by the next
+        one (module_utils/pilotstack_service.py).
+    type: list
+    elements: path
+    default: []
+  drain_file:
+    description:
+      - The health endpoint's maintenance file. C(drained) says who wrote it, if it
+        exists; the role writes its own with a C(pilotstack:) first line.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -91,6 +105,19 @@ recovered:
   description: Position found by C(--wsrep-recover) (uuid, seqno, prepared_transactions).
   type: dict
   returned: when recovered
+restart_pending:
+  description: The running server started before one of I(config_files) was last written.
+  type: bool
+  returned: always
+restart_pending_why:
+  description: Which file is newer than the server's process, when C(restart_pending).
+  type: str
+  returned: always
+drained:
+  description: C(pilotstack) when the role's drain file exists, C(operator) when one
+    written by hand exists, null when none does.
+  type: str
+  returned: always
 commands:
   description: Every command run, for the audit trail.
   type: list
@@ -110,6 +137,11 @@ from ansible.module_utils.pilotstack_galera import (  # noqa: E402
     parse_recovered,
     parse_status,
     position,
+)
+from ansible.module_utils.pilotstack_service import (  # noqa: E402
+    drain_owner,
+    file_mtime,
+    restart_pending,
 )
 
 STATUS_SQL = "SHOW GLOBAL STATUS LIKE 'wsrep_%'"
@@ -176,6 +208,8 @@ def main() -> None:
             "datadir": {"type": "path", "default": "/var/lib/mysql"},
             "service": {"type": "str", "default": "mariadb"},
             "recover": {"type": "bool", "default": False},
+            "config_files": {"type": "list", "elements": "path", "default": []},
+            "drain_file": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -196,6 +230,13 @@ def main() -> None:
 
     result = gather(run, read, module.params["datadir"], module.params["service"],
                     module.params["recover"], check_mode=module.check_mode)
+    pending = {"pending": False, "why": None}
+    if result["running"] and module.params["config_files"]:
+        pending = restart_pending(run, read, file_mtime, module.params["service"],
+                                  module.params["config_files"])
+    result.update(restart_pending=pending["pending"], restart_pending_why=pending["why"],
+                  drained=drain_owner(read(module.params["drain_file"]))
+                  if module.params["drain_file"] else None)
     module.exit_json(changed=False, commands=commands, **result)
 
 

@@ -159,7 +159,7 @@ def _config_stamps(stack) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("case", ["wrong cluster name", "member list differs",
-                                  "SST secret missing"])
+                                  "SST secret missing", "gcomm period Galera refuses"])
 def test_bad_input_fails_clearly_and_touches_no_member(stack, tmp_path, case):
     before = _config_stamps(stack)
     extra: list[str] = []
@@ -169,6 +169,12 @@ def test_bad_input_fails_clearly_and_touches_no_member(stack, tmp_path, case):
     elif case == "member list differs":
         inv = _inventory_copy(tmp_path, {"db2": {"galera_hosts": ["db1", "db2"]}})
         expect = "galera_hosts differs between members"
+    elif case == "gcomm period Galera refuses":
+        # Galera refuses it only when a server starts: unchecked, a rolling restart would
+        # stop the first member and leave it down.
+        inv = INVENTORY
+        extra = ["-e", "galera_evs_join_retrans_period=PT0.05S"]
+        expect = "galera_evs_join_retrans_period=PT0.05S is below PT0.1S"
     else:
         inv = INVENTORY
         secrets_file = tmp_path / "secrets.json"
