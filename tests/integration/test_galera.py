@@ -279,3 +279,39 @@ def test_check_diff_verbose_output_holds_no_vault_value(stack):
         assert "changed: [" in block, (task, block[:600])
     leaked = [v[:4] + "..." for v in values if v in out]
     assert not leaked, f"vault values printed: {leaked}"
+
+
+@pytest.mark.full
+def test_a_restart_and_a_drain_left_by_a_stopped_run_are_finished_by_the_next(stack):
+    """A run that wrote db2's configuration and stopped before its restart (the file is
+    newer than db2's server), and one that stopped with db3 drained: the next run restarts
+    db2 alone and puts db3 back; the run after changes nothing. A drain written by hand is
+    reported and left in place."""
+    db2, db3 = stack.host("db2"), stack.host("db3")
+    pid = {h: stack.host(h).check_output("systemctl show -p MainPID --value mariadb")
+           for h in DB}
+    db2.check_output(f"touch {CNF}")
+    drain = "/etc/mysql/clustercheck.disabled"
+    db3.check_output(f"printf 'pilotstack: drained for a rolling restart\\n' > {drain}")
+    try:
+        check = ansible_playbook("galera.yml", INVENTORY, "--check")
+        assert check.rc == 0 and "pending from an earlier run: db2" in check.output
+        run = ansible_playbook("galera.yml")
+        assert run.rc == 0, run.output[-4000:]
+        assert "rolling restart: db2; pending from an earlier run: db2" in run.output
+        after = {h: stack.host(h).check_output("systemctl show -p MainPID --value mariadb")
+                 for h in DB}
+        assert [h for h in DB if after[h] != pid[h]] == ["db2"], (pid, after)
+        assert not db3.file(drain).exists
+        assert health(MGMT["db3"])[0] == 200
+        again = ansible_playbook("galera.yml")
+        assert again.rc == 0 and again.changed == 0, again.recap
+        # An operator's drain: reported, never removed by a run.
+        db3.check_output(f"echo 'disk replacement' > {drain}")
+        run = ansible_playbook("galera.yml")
+        assert run.rc == 0 and run.changed == 0, run.recap
+        assert "was not written by pilotstack; left as it is" in run.output
+        assert db3.file(drain).exists and health(MGMT["db3"])[0] == 503
+    finally:
+        db3.check_output(f"rm -f {drain}")
+    assert wait_whole_quick(stack)
