@@ -63,6 +63,10 @@ class CallbackModule(CallbackBase):
                 f"== pilotstack: tier {tier} ({', '.join(map(str, hosts))}) at "
                 f"{_clock(now - self.start)}" + (" (again)" if entry["tasks"] else ""),
                 color="cyan")
+            if _REGISTRY is not None and _REGISTRY.play_tier(name) is None:
+                self._display.warning(
+                    f"play {name!r}: its prefix {tier!r} names no tier of the registry "
+                    "(module_utils/pilotstack_tiers.py, 'plays')")
 
     def _count(self, key: str | None) -> None:
         if self.current is None:
@@ -99,6 +103,22 @@ class CallbackModule(CallbackBase):
                     "tiers": {t: dict(e, seconds=round(e["seconds"], 1))
                               for t, e in self.tiers.items()}}
             (out / "last-run-tiers.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _load_registry():
+    """The tier registry, loaded by path: a callback cannot import the project's
+    module_utils as a module can."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / "module_utils" / "pilotstack_tiers.py"
+    spec = importlib.util.spec_from_file_location("pilotstack_tiers_registry", path)
+    if spec is None or not path.is_file():
+        return None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_REGISTRY = _load_registry()
 
 
 def _clock(seconds: float) -> str:

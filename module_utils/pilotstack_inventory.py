@@ -9,26 +9,18 @@ from __future__ import annotations
 
 import re
 
+from ansible.module_utils.pilotstack_tiers import TIERS as REGISTERED_TIERS
+from ansible.module_utils.pilotstack_tiers import can_disable, group_rules
+
 try:
     import netaddr
 except ImportError:  # pragma: no cover - reported by the module
     netaddr = None
 
-# Which inventory groups a tier uses, and the size each group must have.
-#   ("odd", n): an odd number, at least n (quorum); ("min", n): at least n;
-#   ("var", name): exactly / at least the value of a model setting (see GROUP_RULES use).
-TIER_GROUPS = {
-    "lb": {"lb": ("min", 2)},
-    "galera": {"galera": ("odd", 3)},
-    "rabbitmq": {"rabbitmq": ("odd", 3)},
-    "controllers": {"controllers": ("min", 2)},
-    "network_nodes": {"network_nodes": ("min", 2)},
-    "gluster": {"gluster": ("replica", None)},
-    "ceph": {"ceph_mon": ("odd", 3), "ceph_osd": ("pool_size", None), "ceph_mds": ("min", 2)},
-    "compute": {"compute": ("min", 1)},
-    "openstack": {},
-}
-TIERS = tuple(TIER_GROUPS)
+# Which inventory groups a tier uses, and the size each group must have: the tier
+# registry's (module_utils/pilotstack_tiers.py), the one place that names the tiers.
+TIER_GROUPS = group_rules()
+TIERS = REGISTERED_TIERS
 # Groups whose hosts talk over the storage/replication network when the inventory has one.
 STORAGE_GROUPS = ("galera", "rabbitmq", "controllers", "gluster", "ceph_mon", "ceph_osd",
                   "ceph_mds", "compute")
@@ -51,6 +43,10 @@ def validate(model: dict) -> list[str]:
     if unknown:
         problems.append(f"pilotstack_disabled_tiers: unknown tier(s) {sorted(unknown)}; "
                         f"known: {list(TIERS)}")
+    fixed = sorted(t for t in disabled - unknown if not can_disable(t))
+    if fixed:
+        problems.append(f"pilotstack_disabled_tiers: {fixed} cannot be disabled (every "
+                        "other tier builds on it)")
     enabled = [t for t in TIERS if t not in disabled]
     networks = _networks(model.get("networks") or {}, problems)
     groups = model.get("groups") or {}

@@ -14,6 +14,7 @@ import yaml
 
 from . import __version__, paths
 from . import secrets as secrets_mod
+from .mu import tiers_mu
 from .testbed import topology as topology_mod
 from .testbed.manager import Testbed, TestbedError
 
@@ -261,8 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "anything is degraded")
     inv_args(st)
     st.add_argument("--json", action="store_true", help="machine-readable report")
-    st.add_argument("--tier", action="append", choices=["lb", "galera", "rabbitmq",
-                                                         "controllers", "gluster", "ceph"],
+    st.add_argument("--tier", action="append", choices=tiers_mu.status_tiers(),
                     help="only this tier (repeatable; default every enabled tier)")
     st.set_defaults(func=cmd_status)
 

@@ -21,20 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import ansible.module_utils
-
 from . import paths
+from .mu import ceph_mu, galera_mu, gluster_mu, mq_mu, pcmk_mu, tiers_mu
 
-ansible.module_utils.__path__.append(str(paths.project_root() / "module_utils"))
-
-from ansible.module_utils import pilotstack_ceph as ceph_mu  # noqa: E402
-from ansible.module_utils import pilotstack_galera as galera_mu  # noqa: E402
-from ansible.module_utils import pilotstack_gluster as gluster_mu  # noqa: E402
-from ansible.module_utils import pilotstack_pacemaker as pcmk_mu  # noqa: E402
-from ansible.module_utils import pilotstack_rabbitmq as mq_mu  # noqa: E402
-
-# Tier -> the inventory groups it needs (as in module_utils/pilotstack_inventory.TIER_GROUPS).
-TIERS = ("lb", "galera", "rabbitmq", "controllers", "gluster", "ceph")
+# The tiers with a probe and the groups each reads: the tier registry's.
+TIERS = tuple(tiers_mu.status_tiers())
 SSH_TIMEOUT = 8
 COMMAND_TIMEOUT = 20
 
@@ -117,10 +108,8 @@ def parse_inventory(data: dict) -> dict:
 
 def enabled_tiers(inv: dict) -> list[str]:
     disabled = set(inv["site"].get("pilotstack_disabled_tiers") or [])
-    need = {"lb": ["lb"], "galera": ["galera"], "rabbitmq": ["rabbitmq"],
-            "controllers": ["controllers"], "gluster": ["gluster"], "ceph": ["ceph_mon"]}
     return [t for t in TIERS if t not in disabled
-            and all(inv["groups"].get(g) for g in need[t])]
+            and all(inv["groups"].get(g) for g in tiers_mu.status_groups(t))]
 
 
 # --- SSH ----------------------------------------------------------------------------------

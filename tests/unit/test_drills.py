@@ -28,7 +28,7 @@ def registry(monkeypatch):
     monkeypatch.setattr(drills, "REGISTRY", {})
     monkeypatch.setattr(drills, "TIER_MODULES", ())
 
-    @drills.drill("clean", "t")
+    @drills.drill("clean", "galera")
     def clean(env):
         """A clean drill.
 
@@ -36,11 +36,11 @@ def registry(monkeypatch):
         env.figure("stall (s)", 1.5)
         env.count("rows", 100, 0)
 
-    @drills.drill("lossy", "t")
+    @drills.drill("lossy", "galera")
     def lossy(env):
         env.count("rows", 100, 2)
 
-    @drills.drill("broken", "t")
+    @drills.drill("broken", "galera")
     def broken(env):
         drills.check(False, "no failover")
 

@@ -40,7 +40,7 @@ def test_inventory_groups_children_and_connection_variables_only():
 
 def test_disabled_and_empty_tiers_are_not_probed():
     inv = status.parse_inventory(INVENTORY)
-    assert status.enabled_tiers(inv) == ["lb", "galera", "gluster"]
+    assert status.enabled_tiers(inv) == ["gluster", "galera", "lb"]  # registry order
 
 
 def test_known_hosts_file_is_taken_from_the_ssh_arguments():

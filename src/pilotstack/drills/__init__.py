@@ -21,7 +21,10 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-TIER_MODULES = ("galera", "rabbitmq", "gluster", "pacemaker", "ceph")
+from ..mu import tiers_mu  # noqa: E402
+
+# The drill files, one per tier that has drills: the tier registry's.
+TIER_MODULES = tuple(tiers_mu.drill_modules())
 
 
 class DrillFailed(AssertionError):
@@ -45,6 +48,10 @@ REGISTRY: dict[str, Drill] = {}
 
 
 def drill(name: str, tier: str) -> Callable:
+    if tier not in tiers_mu.REGISTRY:
+        raise ValueError(f"drill {name}: unknown tier {tier!r}; the tier registry "
+                         f"(module_utils/pilotstack_tiers.py) knows {', '.join(tiers_mu.TIERS)}")
+
     def register(fn: Callable) -> Callable:
         paragraph = (fn.__doc__ or name).strip().split("\n\n")[0]
         REGISTRY[name] = Drill(name, tier, fn, " ".join(paragraph.split()))

@@ -13,15 +13,12 @@ import json
 import subprocess
 import time
 
-import ansible.module_utils
-
-from .. import paths
+from ..mu import ceph_mu
 from . import DrillFailed, check, drill
 from .env import on_node
 from .gluster import Writer, container, host_fault, lost
 
-ansible.module_utils.__path__.append(str(paths.project_root() / "module_utils"))
-from ansible.module_utils.pilotstack_ceph import mds_state, problems, summarize  # noqa: E402
+mds_state, problems, summarize = ceph_mu.mds_state, ceph_mu.problems, ceph_mu.summarize
 
 MONS = ["st1", "st2", "st3"]
 
