@@ -96,7 +96,7 @@ def test_recovery_refuses_when_a_member_cannot_be_read(drill_env):
         for host in ("db1", "db2"):  # nothing was bootstrapped
             assert env.on(host, "systemctl is-active mariadb", check=False).strip() != (
                 "active"), host
-        env.docker("start", env.container("db3"))
+        env.faults.start("db3")
         env.wait_ssh("db3")
         run = env.playbook("galera-recover.yml")
         assert run.rc == 0, run.output[-5000:]
@@ -146,16 +146,16 @@ def test_override_resyncs_the_members_ahead_and_keeps_their_data_aside(drill_env
     try:
         writer.wait_acks(200)
         t_kill = time.monotonic()
-        env.docker("kill", env.container("db3"))
+        env.faults.kill("db3")
         # applied on db3 for sure: acknowledged a second before it died (a write-set
         # acknowledged on the writer is applied on the others asynchronously, in ms)
         before = {row_id for row_id, t, _ in writer.acked if t < t_kill - 1.0}
         writer.wait_acks(500, timeout=120)
-        env.docker("kill", env.container("db1"), env.container("db2"))
+        env.faults.kill("db1", "db2")
         time.sleep(2)
     finally:
         writer.stop()
-    env.docker("start", *(env.container(h) for h in g.DB))
+    env.faults.start(*g.DB)
     for host in g.DB:
         env.wait_ssh(host)
     run = env.playbook("galera-recover.yml", "-e", "pilotstack_galera_bootstrap_host=db3",

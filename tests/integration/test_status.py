@@ -48,11 +48,11 @@ def test_status_shows_every_tier_healthy():
 
 
 def test_status_names_a_killed_galera_node_then_recovers(drill_env, drill_db):
-    drill_env.docker("kill", drill_env.container("db3"))
+    drill_env.faults.kill("db3")
     try:
         proc = pilotstack("status", check=False)
     finally:
-        drill_env.docker("start", drill_env.container("db3"))
+        drill_env.faults.start("db3")
     assert proc.returncode == 1, proc.stdout
     failed = [line for line in proc.stdout.splitlines() if " FAIL " in line]
     assert any(line.split()[:2] == ["galera", "db3"] for line in failed), proc.stdout

@@ -15,12 +15,17 @@ import time
 
 from ..mu import ceph_mu
 from . import DrillFailed, check, drill
-from .env import on_node
-from .gluster import Writer, container, host_fault, lost
+from .env import FAULTS, TOPOLOGY, group, on_node
+from .gluster import Writer, host_fault, lost
 
 mds_state, problems, summarize = ceph_mu.mds_state, ceph_mu.problems, ceph_mu.summarize
 
-MONS = ["st1", "st2", "st3"]
+# From the testbed's topology: the mons (the first is asked), the OSD host that fails,
+# the client.
+MONS = group("ceph_mon")
+ASK = MONS[0]
+OSD_VICTIM = group("ceph_osd")[-1]
+CLIENT = group("compute")[0]
 
 RBD_WRITER = r"""
 import hashlib, os, sys, time, rados, rbd
@@ -87,7 +92,7 @@ def rbd_lost(writer: RbdWriter) -> dict:
     return {"missing": missing, "corrupt": corrupt}
 
 
-def ceph(*args: str, host: str = "st1", timeout: int = 10):
+def ceph(*args: str, host: str = ASK, timeout: int = 10):
     """`ceph ARGS -f json` on a mon host (None when the cluster does not answer)."""
     out = on_node(host, f"timeout {timeout + 5} ceph --connect-timeout {timeout} "
                         f"{' '.join(args)} -f json 2>/dev/null", check=False,
@@ -98,7 +103,7 @@ def ceph(*args: str, host: str = "st1", timeout: int = 10):
         return None
 
 
-def state(host: str = "st1") -> dict | None:
+def state(host: str = ASK) -> dict | None:
     status = ceph("status", host=host)
     if status is None:
         return None
@@ -107,14 +112,14 @@ def state(host: str = "st1") -> dict | None:
     return summarize(status, fs_dump, osd_dump.get("flags", ""))
 
 
-def whole_problems(host: str = "st1") -> list[str]:
+def whole_problems(host: str = ASK) -> list[str]:
     found = state(host)
     if found is None:
         return ["the cluster does not answer"]
     return problems(found, MONS, 3, 2)
 
 
-def wait_whole(timeout: float = 600, host: str = "st1") -> float:
+def wait_whole(timeout: float = 600, host: str = ASK) -> float:
     """Seconds until every mon is in quorum, every OSD up and in, every PG active+clean,
     the filesystem's rank active with both MDS up, no flag and no health check."""
     start = time.monotonic()
@@ -127,27 +132,24 @@ def wait_whole(timeout: float = 600, host: str = "st1") -> float:
     raise DrillFailed(f"Ceph not whole after {timeout} s: {last}")
 
 
-def active_mds(host: str = "st1") -> str | None:
+def active_mds(host: str = ASK) -> str | None:
     fs = mds_state(ceph("fs", "dump", host=host) or {})["filesystems"].get("cephfs") or {}
     rank = (fs.get("ranks") or {}).get(0) or {}
     return rank.get("name") if rank.get("state") == "up:active" else None
 
 
-def quorum(host: str = "st1", timeout: int = 5) -> list[str] | None:
+def quorum(host: str = ASK, timeout: int = 5) -> list[str] | None:
     found = ceph("quorum_status", host=host, timeout=timeout)
     return found["quorum_names"] if found else None
 
 
 def stop_daemon(host: str, unit: str) -> None:
-    """SIGKILL a daemon and keep it down (masked for this boot: systemd would restart it
-    within 10 s, before the cluster even noticed)."""
-    on_node(host, f"systemctl mask --runtime {unit} >/dev/null 2>&1; "
-                  f"systemctl kill -s KILL {unit}")
+    """SIGKILL a daemon and keep it down (the fault layer's kill_unit)."""
+    FAULTS.kill_unit(host, unit)
 
 
 def start_daemon(host: str, unit: str) -> None:
-    on_node(host, f"systemctl unmask --runtime {unit} >/dev/null 2>&1; "
-                  f"systemctl reset-failed {unit} 2>/dev/null; systemctl start {unit}")
+    FAULTS.start_unit(host, unit)
 
 
 def memory_mib(hosts: list[str] | tuple = tuple(MONS)) -> float:
@@ -166,7 +168,7 @@ CEPHFS = "/mnt/cephfs"
 def mount_cephfs(*hosts: str) -> str:
     """CephFS mounted with ceph-fuse at /mnt/cephfs on `hosts`, with a key made for the
     tests (`ceph fs authorize`, rw on the whole filesystem)."""
-    keyring = on_node("st1", "ceph fs authorize cephfs client.pilotstack-test / rw")
+    keyring = on_node(ASK, "ceph fs authorize cephfs client.pilotstack-test / rw")
     for host in hosts:
         on_node(host, f"cat > /etc/ceph/ceph.client.pilotstack-test.keyring <<'K'\n{keyring}K\n"
                       "chmod 600 /etc/ceph/ceph.client.pilotstack-test.keyring; "
@@ -210,9 +212,9 @@ def mds_killed(env) -> None:
     wait_until(lambda: (ceph("status") or {}).get("quorum_age", 0) > 65, 120, pause=2)
     active = active_mds()
     check(active in MONS, f"no active MDS: {active}")
-    cephfs = mount_cephfs("cmp1")
+    cephfs = mount_cephfs(CLIENT)
     try:
-        writer = Writer("cmp1", f"{cephfs}/drill-mds-{int(time.time())}").start()
+        writer = Writer(CLIENT, f"{cephfs}/drill-mds-{int(time.time())}").start()
         writer.wait_acks(40)
         start = time.time()
         stop_daemon(active, f"ceph-mds@{active}")
@@ -226,7 +228,7 @@ def mds_killed(env) -> None:
         writer.stop()
         gone = lost(writer)
     finally:
-        unmount_cephfs("cmp1")
+        unmount_cephfs(CLIENT)
     wait_whole(300)
     env.figure("ceph active MDS killed: standby active after (s)", round(takeover, 1))
     env.figure("ceph active MDS killed: CephFS write stall (s)", round(resumed, 1))
@@ -235,13 +237,13 @@ def mds_killed(env) -> None:
 
 def _osd_host(env, how: str) -> None:
     wait_whole(600)
-    writer = RbdWriter("cmp1", f"volumes/drill-osd-{how}-{int(time.time())}").start()
+    writer = RbdWriter(CLIENT, f"volumes/drill-osd-{how}-{int(time.time())}").start()
     writer.wait_acks(40)
     start = time.time()
-    with host_fault("st3", how):
+    with host_fault(OSD_VICTIM, how):
         # Kept down 40 s: long enough to see the whole stall and I/O carry on without it.
         time.sleep(40)
-        PEAK.append(memory_mib(["st1", "st2"]))
+        PEAK.append(memory_mib([h for h in MONS if h != OSD_VICTIM]))
         acked_while_down = writer.acked_between(start + 30, time.time())
     back = time.time()
     writer.wait_acks(len(writer.acked) + 20)
@@ -270,8 +272,9 @@ def osd_host_frozen(env) -> None:
 
 def new_client_op(timeout: int = 20) -> bool:
     """A new client (rbd ls with cinder's key) gets an answer within `timeout` seconds."""
-    proc = subprocess.run(["docker", "exec", container("cmp1"), "timeout", str(timeout),
-                           "rbd", "--id", "cinder", "ls", "volumes"], capture_output=True)
+    proc = subprocess.run(["docker", "exec", TOPOLOGY.container(CLIENT), "timeout",
+                           str(timeout), "rbd", "--id", "cinder", "ls", "volumes"],
+                          capture_output=True)
     return proc.returncode == 0
 
 
@@ -280,30 +283,31 @@ def mons_killed(env) -> None:
     """One mon killed: quorum of 2, clients served; a second killed: quorum lost, new
     clients block, nothing acknowledged is lost; both back: quorum of 3."""
     wait_whole(600)
-    writer = RbdWriter("cmp1", f"volumes/drill-mon-{int(time.time())}").start()
+    writer = RbdWriter(CLIENT, f"volumes/drill-mon-{int(time.time())}").start()
     writer.wait_acks(40)
     first = time.time()
-    stop_daemon("st3", "ceph-mon@st3")
+    first_mon, second_mon, last_mon = MONS[-1], MONS[-2], MONS[0]
+    stop_daemon(first_mon, f"ceph-mon@{first_mon}")
     try:
         two = time.monotonic()
-        wait_until(lambda: quorum("st1") == ["st1", "st2"], 60)
+        wait_until(lambda: sorted(quorum(last_mon) or []) == sorted(MONS[:-1]), 60)
         quorum_s = time.monotonic() - two
         time.sleep(5)
         one_down_ok = new_client_op()
         stall_one = writer.stall(first, time.time())
         second = time.time()
-        stop_daemon("st2", "ceph-mon@st2")
+        stop_daemon(second_mon, f"ceph-mon@{second_mon}")
         # The last mon notices when its lease runs out (mon_lease 5 s x 2).
-        lost_s = wait_until(lambda: quorum("st1", timeout=5) is None and time.time(),
+        lost_s = wait_until(lambda: quorum(last_mon, timeout=5) is None and time.time(),
                             60) - second
-        no_quorum = quorum("st1", timeout=5) is None
+        no_quorum = quorum(last_mon, timeout=5) is None
         new_blocked = not new_client_op(15)
         acked_without_quorum = writer.acked_between(second + 5, time.time())
     finally:
-        start_daemon("st2", "ceph-mon@st2")
-        start_daemon("st3", "ceph-mon@st3")
+        start_daemon(second_mon, f"ceph-mon@{second_mon}")
+        start_daemon(first_mon, f"ceph-mon@{first_mon}")
     restart = time.monotonic()
-    wait_until(lambda: quorum("st1") == ["st1", "st2", "st3"], 120)
+    wait_until(lambda: sorted(quorum(last_mon) or []) == sorted(MONS), 120)
     back_s = time.monotonic() - restart
     writer.wait_acks(len(writer.acked) + 20)
     writer.stop()
@@ -334,7 +338,7 @@ def rolling_restart(env) -> None:
     end, every acknowledged block intact, the cluster whole."""
     wait_whole(600)
     before = {h: daemon_pids(h) for h in MONS}
-    writer = RbdWriter("cmp1", f"volumes/drill-rolling-{int(time.time())}").start()
+    writer = RbdWriter(CLIENT, f"volumes/drill-rolling-{int(time.time())}").start()
     writer.wait_acks(40)
     start = time.time()
     try:

@@ -15,6 +15,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import paths
+from ..faults import Faults
+from ..testbed import topology as topology_mod
+
+# The testbed the drills run on, as its topology file declares it: hosts, groups,
+# addresses and VIPs come from here, never from literals in the drills.
+TOPOLOGY = topology_mod.load()
+FAULTS = Faults(TOPOLOGY)
+
+
+def group(name: str) -> list[str]:
+    """The hosts of an inventory group, in topology order; an error when it is empty."""
+    hosts = TOPOLOGY.groups.get(name) or []
+    if not hosts:
+        raise RuntimeError(f"testbed {TOPOLOGY.name} has no host in group {name!r}")
+    return list(hosts)
+
+
+def addr(host: str, network: str = "mgmt") -> str:
+    return TOPOLOGY.hosts[host].addresses[network]
+
+
+def addrs(hosts, network: str = "mgmt") -> dict[str, str]:
+    """host -> address on `network`, for the hosts that have one."""
+    return {h: TOPOLOGY.hosts[h].addresses[network] for h in hosts
+            if network in TOPOLOGY.hosts[h].addresses}
+
+
+def vip(name: str) -> str:
+    """A VIP's address (pilotstack_vips in the topology's inventory_vars)."""
+    return str(TOPOLOGY.inventory_vars["pilotstack_vips"][name]["address"])
+
+
+def network_pattern(network: str = "mgmt") -> str:
+    """A MariaDB host pattern for a network ("10.0.0.%" for a /24, else the CIDR's
+    netmask form "10.0.0.0/255.255.0.0")."""
+    cidr = TOPOLOGY.networks[network].cidr
+    if cidr.prefixlen == 24:
+        return ".".join(str(cidr.network).split(".")[:3]) + ".%"
+    return f"{cidr.network}/{cidr.netmask}"
 
 RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
                       r"failed=(\d+)", re.M)
@@ -42,11 +81,12 @@ class PlaybookRun:
 class Env:
     """The default testbed (`pstb`): its containers, its generated inventory."""
 
-    def __init__(self, root: Path | None = None, name: str = "pstb"):
+    def __init__(self, root: Path | None = None, name: str | None = None):
         self.root = root or paths.project_root()
-        self.name = name
+        self.name = name or TOPOLOGY.name
+        self.faults = FAULTS
         self.inventory = self.root / "inventory" / "testbed"
-        self.state = self.root / ".pilotstack" / "testbed" / name
+        self.state = self.root / ".pilotstack" / "testbed" / self.name
         self.recorder = None
 
     # --- reporting (see pilotstack.drills.Recorder) --------------------------------------
@@ -60,13 +100,7 @@ class Env:
 
     # --- hosts ---------------------------------------------------------------------------
     def container(self, host: str) -> str:
-        return f"{self.name}-{host}"
-
-    def docker(self, *args: str, check: bool = True) -> str:
-        proc = subprocess.run(["docker", *args], capture_output=True, text=True)
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"docker {' '.join(args)}: {proc.stderr.strip()}")
-        return proc.stdout
+        return TOPOLOGY.container(host)
 
     def on(self, host: str, command: str, check: bool = True, timeout: int = 300) -> str:
         return on_node(host, command, check, timeout, self.name)
@@ -92,8 +126,7 @@ class Env:
         if not (self.state / "ssh_config").exists():
             raise RuntimeError("no testbed state: run `pilotstack testbed up` and "
                                "`pilotstack deploy` first (drills run on the testbed only)")
-        running = self.docker("ps", "--format", "{{.Names}}").split()
-        missing = [h for h in ("lb1", "db1", "st1", "ctl1") if self.container(h) not in running]
+        missing = sorted(set(TOPOLOGY.hosts) - self.faults.running())
         if missing:
             raise RuntimeError(f"testbed hosts not running: {', '.join(missing)}")
 
@@ -115,12 +148,13 @@ class Env:
         """An SQL account for the drills' clients (schema `drill`), reachable from this
         machine and through the VIP."""
         creds = {"user": "pilotstack_drill", "password": self.drill_password("sql")}
+        where = network_pattern("mgmt")
         sql = (f"CREATE DATABASE IF NOT EXISTS drill; "
-               f"CREATE USER IF NOT EXISTS '{creds['user']}'@'10.213.10.%'; "
-               f"ALTER USER '{creds['user']}'@'10.213.10.%' IDENTIFIED BY "
+               f"CREATE USER IF NOT EXISTS '{creds['user']}'@'{where}'; "
+               f"ALTER USER '{creds['user']}'@'{where}' IDENTIFIED BY "
                f"'{creds['password']}'; "
-               f"GRANT ALL ON drill.* TO '{creds['user']}'@'10.213.10.%'")
-        self.on("db1", f'mysql -e "{sql}"')
+               f"GRANT ALL ON drill.* TO '{creds['user']}'@'{where}'")
+        self.on(group("galera")[0], f'mysql -e "{sql}"')
         return creds
 
 
@@ -141,33 +175,15 @@ def run_playbook(root: Path, inventory: Path, playbook: str, *extra: str,
 
 
 def on_node(host: str, command: str, check: bool = True, timeout: int = 300,
-            testbed: str = "pstb") -> str:
+            testbed: str | None = None) -> str:
     """A shell command on a testbed host (docker exec: works while its network is cut)."""
-    proc = subprocess.run(["docker", "exec", f"{testbed}-{host}", "sh", "-c", command],
+    container = f"{testbed}-{host}" if testbed else TOPOLOGY.container(host)
+    proc = subprocess.run(["docker", "exec", container, "sh", "-c", command],
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{host}: {command}: rc {proc.returncode}: "
                            f"{(proc.stdout + proc.stderr).strip()[-800:]}")
     return proc.stdout
-
-
-def cut(host: str, addrs: list[str]) -> None:
-    """Drops every packet between `host` and `addrs` in both directions, silently (nftables
-    in the host's own network namespace; other networks, and docker exec, still reach it)."""
-    listed = ", ".join(addrs)
-    on_node(host, "nft add table inet drill && "
-                  "nft add chain inet drill in '{ type filter hook input priority -10; }' && "
-                  "nft add chain inet drill out '{ type filter hook output priority -10; }' && "
-                  f"nft add rule inet drill in ip saddr '{{ {listed} }}' drop && "
-                  f"nft add rule inet drill out ip daddr '{{ {listed} }}' drop")
-
-
-def heal(host: str) -> None:
-    """Removes the cut made by cut(); fails when it is still there."""
-    on_node(host, "nft delete table inet drill", check=False)
-    tables = on_node(host, "nft list tables", check=False)
-    if "drill" in tables:
-        raise RuntimeError(f"{host}: the drill's network cut is still there: {tables}")
 
 
 def _environ() -> dict:
@@ -186,7 +202,7 @@ class NodeProgram:
     def launch(self, script: str, *args: str) -> None:
         self.stop_file = f"/tmp/pilotstack-drill-stop-{time.monotonic_ns()}"
         self.proc = subprocess.Popen(
-            ["docker", "exec", f"pstb-{self.host}", "python3", "-c", script, *args,
+            ["docker", "exec", TOPOLOGY.container(self.host), "python3", "-c", script, *args,
              self.stop_file, str(self.pace)], stdout=subprocess.PIPE, text=True)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()

@@ -19,15 +19,16 @@ from dataclasses import dataclass, field
 import pymysql
 
 from . import DrillFailed, check, drill
-from .env import cut, heal
+from .env import FAULTS, addrs, group, vip
 
-VIP = "10.213.10.100"
-DB = ["db1", "db2", "db3"]
-LB = ["lb1", "lb2"]
-MGMT = {"lb1": "10.213.10.11", "lb2": "10.213.10.12", "db1": "10.213.10.21",
-        "db2": "10.213.10.22", "db3": "10.213.10.23"}
+# From the testbed's topology: the internal VIP, the members, the balancers.
+VIP = vip("internal")
+DB = group("galera")
+LB = group("lb")
+MGMT = addrs(LB + DB)
 # Replication (gcomm, IST/SST) network: galera_network.
-STORAGE = {"db1": "10.213.20.21", "db2": "10.213.20.22", "db3": "10.213.20.23"}
+STORAGE_NET = "storage"
+STORAGE = addrs(DB, STORAGE_NET)
 SCHEMA = "drill"
 
 
@@ -249,7 +250,7 @@ class Prober:
 
 def new_table(env, name: str) -> str:
     """A fresh drill table (id chosen by the client, node that took the write)."""
-    env.on("db1", f'mysql -e "CREATE DATABASE IF NOT EXISTS drill; '
+    env.on(DB[0], f'mysql -e "CREATE DATABASE IF NOT EXISTS drill; '
                   f'DROP TABLE IF EXISTS drill.{name}; CREATE TABLE drill.{name} '
                   f'(id BIGINT PRIMARY KEY, node VARCHAR(16), at TIMESTAMP(6) DEFAULT NOW(6))"')
     return name
@@ -284,14 +285,11 @@ def _writer_fault(env, fault: str) -> None:
     with writing(env, f"writer_{fault}") as writer:
         victim = writer.writers_after(0)[-1]
         t0 = time.monotonic()
-        env.docker("kill" if fault == "killed" else "pause", env.container(victim))
-        t_down = time.monotonic()  # acks before this may still come from the victim
-        try:
+        with FAULTS.host_fault(victim, fault):
+            t_down = time.monotonic()  # acks before this may still come from the victim
             writer.wait_acks(300, timeout=90)
             gap = writer.gap_after(t0)
             took = writer.writers_after(t_down)
-        finally:
-            env.docker("start" if fault == "killed" else "unpause", env.container(victim))
         env.figure(f"writer {fault}: write gap on loss (s)", round(gap, 2))
         back = time.monotonic()
         back_to_normal(env)
@@ -337,13 +335,10 @@ def vip_holder_lost(env) -> None:
     with Prober(env.sql_account) as probe:
         time.sleep(0.5)
         t_kill, t0 = time.time(), time.monotonic()
-        env.docker("kill", env.container(holder))
-        try:
+        with FAULTS.killed(holder):
             probe.wait_ok_since(t0 + 0.5)
             check(holds_vip(env, other), f"{other} did not take {VIP}")
             hard_vrrp = became_master_at(env, other) - t_kill
-        finally:
-            env.docker("start", env.container(holder))
         hard_sql = probe.longest_outage()
     env.figure("VIP holder killed: peer MASTER after (s)", round(hard_vrrp, 2))
     env.figure("VIP holder killed: no SQL through the VIP for (s)", round(hard_sql, 2))
@@ -375,11 +370,11 @@ def vip_holder_lost(env) -> None:
 def power_cut(env, writer: Writer, back: tuple[str, ...] = tuple(DB)) -> float:
     """Kill every member at once under writes; power `back` on. Returns the power-on time."""
     writer.wait_acks(300)
-    env.docker("kill", *(env.container(h) for h in DB))
+    FAULTS.kill(*DB)
     time.sleep(2)
     writer.stop()
     on = time.monotonic()
-    env.docker("start", *(env.container(h) for h in back))
+    FAULTS.start(*back)
     return on
 
 
@@ -412,7 +407,7 @@ def ist_and_sst_since(env, since: str) -> tuple[int, int]:
 def rolling_restart(env) -> None:
     """galera-rolling-restart.yml under writes: every member rejoins by IST, none by SST."""
     with writing(env, "rolling_restart") as writer:
-        since = env.on("db1", "date '+%Y-%m-%d %H:%M:%S'").strip()
+        since = env.on(DB[0], "date '+%Y-%m-%d %H:%M:%S'").strip()
         t0 = time.monotonic()
         run = env.playbook("galera-rolling-restart.yml")
         check(run.rc == 0, f"galera-rolling-restart.yml failed:\n{run.output[-4000:]}")
@@ -433,7 +428,7 @@ def kill_rejoin_cycles(env, cycles: int = 6) -> None:
         for cycle in range(cycles):
             victim = DB[cycle % 3]
             t0 = time.monotonic()
-            env.docker("kill", env.container(victim))
+            FAULTS.kill(victim)
             try:
                 writer.wait_acks(50, timeout=30)
             except DrillFailed:
@@ -445,7 +440,7 @@ def kill_rejoin_cycles(env, cycles: int = 6) -> None:
                 restored += 1
                 writer.wait_acks(50, timeout=30)
             gaps.append(writer.gap_after(t0))
-            env.docker("start", env.container(victim))
+            FAULTS.start(victim)
             t1 = time.monotonic()
             wait_whole(env.sql_account, timeout=300)
             rejoins.append(time.monotonic() - t1)
@@ -472,34 +467,32 @@ def wait_status(host: str, creds: dict, key: str, want: str, timeout: float = 60
 
 @drill("galera-behind-member", "galera")
 def behind_member(env) -> None:
-    """The operator's trial: db1 is cut off from its peers on the replication network (it
-    goes non-Primary) while writes go on through db2/db3; then db2 and db3 lose power,
-    db1's link comes back, db2/db3 are powered on. galera-recover.yml must not restore db1,
-    which runs but is behind: it stops db1, bootstraps the newest member and rejoins db1."""
-    peers = [STORAGE[h] for h in DB if h != "db1"]
+    """The operator's trial: the first member is cut off from its peers on the replication
+    network (it goes non-Primary) while writes go on through the others; then the others
+    lose power, the first one's link comes back, the others are powered on.
+    galera-recover.yml must not restore the first member, which runs but is behind: it
+    stops it, bootstraps the newest member and rejoins it."""
+    behind, others = DB[0], DB[1:]
     with writing(env, "behind_member") as writer:
-        cut("db1", peers)
-        try:
-            wait_status("db1", env.sql_account, "wsrep_cluster_status", "non-Primary")
+        with FAULTS.cut_off(behind, others, STORAGE_NET):
+            wait_status(behind, env.sql_account, "wsrep_cluster_status", "non-Primary")
             before = len(writer.acked)
-            writer.wait_acks(2000, timeout=120)  # acknowledged by db2/db3 alone
-            env.figure("behind member: inserts acknowledged while db1 was cut off",
+            writer.wait_acks(2000, timeout=120)  # acknowledged by the others alone
+            env.figure("behind member: inserts acknowledged while it was cut off",
                        len(writer.acked) - before)
-            env.docker("kill", env.container("db2"), env.container("db3"))
+            FAULTS.kill(*others)
             time.sleep(2)
             writer.stop()
-        finally:
-            heal("db1")
-        since = env.on("db1", "date '+%Y-%m-%d %H:%M:%S'").strip()
+        since = env.on(behind, "date '+%Y-%m-%d %H:%M:%S'").strip()
         on = time.monotonic()
-        env.docker("start", env.container("db2"), env.container("db3"))
-        for host in ("db2", "db3"):
+        FAULTS.start(*others)
+        for host in others:
             env.wait_ssh(host)
         run = env.playbook("galera-recover.yml")
         check(run.rc == 0, f"galera-recover.yml failed:\n{run.output[-4000:]}")
-        check("pc_bootstrap db1" not in run.output,
-              f"db1 (behind) was restored:\n{run.output[-3000:]}")
-        check(re.search(r"bootstrap db[23]: ", run.output) is not None,
+        check(f"pc_bootstrap {behind}" not in run.output,
+              f"{behind} (behind) was restored:\n{run.output[-3000:]}")
+        check(re.search(rf"bootstrap ({'|'.join(others)}): ", run.output) is not None,
               f"the newest member was not bootstrapped:\n{run.output[-3000:]}")
         env.figure("behind member: power-on to recovered, one command (s)",
                    round(time.monotonic() - on, 1))

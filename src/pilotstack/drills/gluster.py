@@ -8,16 +8,20 @@ read back with that checksum through the mount and from every brick.
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from . import DrillFailed, check, drill
-from .env import NodeProgram, on_node
+from .env import FAULTS, NodeProgram, addrs, group, on_node
 
-SERVERS = {"st1": "10.213.20.41", "st2": "10.213.20.42", "st3": "10.213.20.43"}
+# From the testbed's topology: the servers (their brick addresses), the clients, the
+# client that writes, and the first server (asked for the volume's state).
+SERVERS = addrs(group("gluster"), "storage")
+S = list(SERVERS)
+ASK = S[0]
+CLIENTS = tuple(dict.fromkeys(group("controllers") + group("compute")))
+CLIENT = group("compute")[0]
 BRICKS = "/srv/disks/brick"
 
 WRITER = r"""
@@ -52,14 +56,6 @@ for n in sorted(os.listdir(d)):
     if os.path.isfile(p):
         print(n, hashlib.sha256(open(p, "rb").read()).hexdigest())
 """
-
-
-def container(host: str) -> str:
-    return f"pstb-{host}"
-
-
-def docker(*args: str) -> None:
-    subprocess.run(["docker", *args], check=True, capture_output=True, timeout=120)
 
 
 @dataclass
@@ -122,7 +118,7 @@ def lost(writer: Writer, host: str | None = None, directory: str | None = None) 
     return {"missing": missing, "corrupt": corrupt}
 
 
-def heal_summary(volume: str, ask: str = "st1") -> dict[str, dict]:
+def heal_summary(volume: str, ask: str = ASK) -> dict[str, dict]:
     """Per brick: connected, entries to heal, entries in split-brain."""
     out = on_node(ask, f"gluster --mode=script volume heal {volume} info summary --xml",
                   check=False)
@@ -142,7 +138,7 @@ def heal_summary(volume: str, ask: str = "st1") -> dict[str, dict]:
     return result
 
 
-def wait_healed(volume: str, bricks: int = 3, timeout: float = 600, ask: str = "st1") -> float:
+def wait_healed(volume: str, bricks: int = 3, timeout: float = 600, ask: str = ASK) -> float:
     """Seconds until every brick answers with 0 entries to heal (fails after timeout)."""
     start = time.monotonic()
     last = {}
@@ -155,11 +151,10 @@ def wait_healed(volume: str, bricks: int = 3, timeout: float = 600, ask: str = "
     raise DrillFailed(f"volume {volume} not healed after {timeout} s: {last}")
 
 
-def split_brain(volume: str, ask: str = "st1") -> int:
+def split_brain(volume: str, ask: str = ASK) -> int:
     return sum(b["split_brain"] or 0 for b in heal_summary(volume, ask).values())
 
 
-CLIENTS = ("ctl1", "ctl2", "cmp1", "cmp2")
 
 
 def ping_timeouts() -> list[str]:
@@ -174,38 +169,12 @@ def ping_timeouts() -> list[str]:
     return lines
 
 
-def power_off(host: str) -> None:
-    docker("kill", container(host))
-
-
-@contextlib.contextmanager
 def host_fault(host: str, how: str):
-    """`killed`: the host powered off (its sockets close, peers notice at once); `frozen`:
-    docker pause (sockets open and silent, peers notice when a timeout expires). Powered on
-    or thawed on the way out, whatever happened inside."""
-    try:
-        if how == "killed":
-            power_off(host)
-        else:
-            docker("pause", container(host))
-        yield
-    finally:
-        if how == "killed":
-            power_on(host)
-        else:
-            docker("unpause", container(host))
-
-
-def power_on(host: str) -> None:
-    docker("start", container(host))
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        state = subprocess.run(["docker", "exec", container(host), "systemctl",
-                                "is-active", "glusterd"], capture_output=True, text=True)
-        if state.stdout.strip() == "active":
-            return
-        time.sleep(1)
-    raise DrillFailed(f"{host}: glusterd not active 120 s after power-on")
+    """`killed`: the host powered off (its sockets close, peers notice at once); `silent`
+    or `frozen`: docker pause (sockets open and silent, peers notice when a timeout
+    expires). Powered on (glusterd active again) or thawed on the way out, whatever
+    happened inside (the fault layer's context manager)."""
+    return FAULTS.host_fault(host, "killed" if how == "killed" else "frozen", unit="glusterd")
 
 
 # --- the drills -------------------------------------------------------------------------------
@@ -227,11 +196,11 @@ def brick_lost(writer: Writer, directory: str, volume: str = "instances") -> dic
 def _one_server(env, how: str) -> None:
     wait_healed("instances", timeout=300)
     directory = f"drill-{how}-{int(time.time())}"
-    writer = Writer("cmp1", f"{MOUNT}/{directory}").start()
+    writer = Writer(CLIENT, f"{MOUNT}/{directory}").start()
     writer.wait_acks(30)
     timeouts_before = ping_timeouts()
     fault = time.time()
-    with host_fault("st3", how):
+    with host_fault(S[-1], how):
         time.sleep(20)
         during = writer.acked_between(fault, time.time())
     back = time.time()
@@ -253,8 +222,8 @@ def _one_server(env, how: str) -> None:
     env.figure(f"gluster server {how}: entries in split-brain", split)
     check(during > 0, "the client wrote nothing while one server was down")
     check(split == 0, f"{split} entries in split-brain")
-    # only st3 was silent, so only st3 may have missed pings
-    check(all(SERVERS["st3"] + ":" in line for line in new_timeouts),
+    # only the last server was silent, so only it may have missed pings
+    check(all(SERVERS[S[-1]] + ":" in line for line in new_timeouts),
           f"ping timeouts on servers that were not silent: {new_timeouts}")
     if how == "silent":
         check(new_timeouts, "no client noticed the silent server by its ping timeout")
@@ -283,17 +252,12 @@ def two_servers_killed(env) -> None:
     acknowledged; when they are back the volume heals with no split-brain, no loss."""
     wait_healed("instances", timeout=300)
     directory = f"drill-two-{int(time.time())}"
-    writer = Writer("cmp1", f"{MOUNT}/{directory}").start()
+    writer = Writer(CLIENT, f"{MOUNT}/{directory}").start()
     writer.wait_acks(30)
-    try:
-        power_off("st2")
-        power_off("st3")
+    with FAULTS.killed(*S[1:], unit="glusterd"):
         lost_quorum = time.time()
         time.sleep(20)
         refused_until = time.time()
-    finally:
-        power_on("st2")
-        power_on("st3")
     acked_without_quorum = writer.acked_between(lost_quorum + 2, refused_until)
     errors = [t for t, _ in writer.errors if lost_quorum < t < refused_until]
     heal = wait_healed("instances", timeout=600)
@@ -323,9 +287,9 @@ MIGR_MOUNT = "/mnt/migr"
 
 
 def remove_migration_volume() -> None:
-    on_node("cmp1", f"umount {MIGR_MOUNT} 2>/dev/null; true", check=False)
-    if MIGR in on_node("st1", "gluster --mode=script volume list").split():
-        on_node("st1", f"gluster --mode=script volume stop {MIGR} force; "
+    on_node(CLIENT, f"umount {MIGR_MOUNT} 2>/dev/null; true", check=False)
+    if MIGR in on_node(ASK, "gluster --mode=script volume list").split():
+        on_node(ASK, f"gluster --mode=script volume stop {MIGR} force; "
                        f"gluster --mode=script volume delete {MIGR}", check=False)
     for host in SERVERS:
         on_node(host, f"rm -rf {BRICKS}/{MIGR}")
@@ -338,23 +302,25 @@ def replica_2_to_3(env) -> None:
     heal backlog), ends 1 x 3 with every file identical on all bricks; a re-run changes
     nothing. The volume is removed at the end."""
     remove_migration_volume()
-    for host in ("st1", "st2"):
+    first, second, new = S[0], S[1], S[2]
+    for host in (first, second):
         on_node(host, f"mkdir -p {BRICKS}/{MIGR}/brick")
-    on_node("st1", f"gluster --mode=script volume create {MIGR} replica 2 "
-                   f"{SERVERS['st1']}:{BRICKS}/{MIGR}/brick "
-                   f"{SERVERS['st2']}:{BRICKS}/{MIGR}/brick force && "
+    on_node(first, f"gluster --mode=script volume create {MIGR} replica 2 "
+                   f"{SERVERS[first]}:{BRICKS}/{MIGR}/brick "
+                   f"{SERVERS[second]}:{BRICKS}/{MIGR}/brick force && "
                    f"gluster --mode=script volume start {MIGR}")
-    on_node("cmp1", f"mkdir -p {MIGR_MOUNT} && "
-                    f"mount -t glusterfs {SERVERS['st1']}:/{MIGR} {MIGR_MOUNT}")
+    on_node(CLIENT, f"mkdir -p {MIGR_MOUNT} && "
+                    f"mount -t glusterfs {SERVERS[first]}:/{MIGR} {MIGR_MOUNT}")
     try:
-        seed = Writer("cmp1", f"{MIGR_MOUNT}/seed").start()
+        seed = Writer(CLIENT, f"{MIGR_MOUNT}/seed").start()
         seed.wait_acks(500)
         seed.stop()
-        extra = ("-e", f"gluster_volume={MIGR}", "-e", "gluster_new_server=st3")
-        # refused while st2's brick is down, a client writing (a backlog builds up on st1)
-        on_node("st2", f"pkill -f -- '[-]-volfile-id {MIGR}\\.'")
+        extra = ("-e", f"gluster_volume={MIGR}", "-e", f"gluster_new_server={new}")
+        # refused while the second brick is down, a client writing (a backlog builds up on
+        # the first)
+        on_node(second, f"pkill -f -- '[-]-volfile-id {MIGR}\\.'")
         time.sleep(2)
-        writer = Writer("cmp1", f"{MIGR_MOUNT}/live").start()
+        writer = Writer(CLIENT, f"{MIGR_MOUNT}/live").start()
         writer.wait_acks(40)
         refused = env.playbook("gluster-replica2-to-3.yml", *extra)
         check(refused.rc != 0 and "cannot be converted now" in refused.output
@@ -362,14 +328,14 @@ def replica_2_to_3(env) -> None:
               f"not refused while a brick was down:\n{refused.output[-3000:]}")
         # the brick returns and the migration starts at once: the gate waits while the
         # self-heal daemon drains the backlog, then converts
-        on_node("st1", f"gluster --mode=script volume start {MIGR} force")
+        on_node(first, f"gluster --mode=script volume start {MIGR} force")
         start = time.time()
         run = env.playbook("gluster-replica2-to-3.yml", *extra)
         took = time.time() - start
         during = writer.acked_between(start, start + took)
         writer.stop()
         check(run.rc == 0 and run.changed > 0, f"migration failed:\n{run.output[-4000:]}")
-        info = on_node("st1", f"gluster --mode=script volume info {MIGR}")
+        info = on_node(first, f"gluster --mode=script volume info {MIGR}")
         check("Number of Bricks: 1 x 3 = 3" in info, f"not 1 x 3 after the migration: {info}")
         wait_healed(MIGR, timeout=300)
         for w, sub in ((seed, "seed"), (writer, "live")):
@@ -400,7 +366,7 @@ def rolling_restart(env) -> None:
     def bricks_pids():
         return {h: set(on_node(h, "pidof glusterfsd").split()) for h in SERVERS}
     before = bricks_pids()
-    writer = Writer("cmp1", f"{MOUNT}/rolling-{int(time.time())}").start()
+    writer = Writer(CLIENT, f"{MOUNT}/rolling-{int(time.time())}").start()
     writer.wait_acks(20)
     try:
         run = env.playbook("gluster-rolling-restart.yml")

@@ -12,11 +12,16 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from ..mu import pcmk_mu
 from . import DrillFailed, check, drill
-from .env import NodeProgram, on_node
+from .env import FAULTS, TOPOLOGY, NodeProgram, group, on_node, vip
 
-NODES = ("ctl1", "ctl2")
-VIP = "10.213.10.110"
+# From the testbed's topology: the Pacemaker cluster (controllers and network nodes share
+# it), its VIP, and the balancer the client probes from.
+NODES = tuple(dict.fromkeys(group("controllers") + TOPOLOGY.groups.get("network_nodes", [])))
+VIP = vip("controller")
+PROBE_HOST = group("lb")[0]
+GROUP = "controller"
 SERVICES = ("memcached", "lighttpd")
 
 PROBE = r"""
@@ -34,26 +39,16 @@ while not os.path.exists(stop):
 """
 
 
-def container(host: str) -> str:
-    return f"pstb-{host}"
-
-
-def docker(*args: str, must: bool = True) -> str:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
-    if must and proc.returncode != 0:
-        raise RuntimeError(f"docker {' '.join(args)}: {proc.stderr}")
-    return proc.stdout
-
-
 def started_at(host: str) -> str:
     """The container's last start time: changes when fencing powered it off and on."""
-    return docker("inspect", "-f", "{{.State.StartedAt}}", container(host)).strip()
+    return FAULTS.docker("inspect", "-f", "{{.State.StartedAt}}",
+                         TOPOLOGY.container(host)).strip()
 
 
 @dataclass
 class Probe(NodeProgram):
     """HTTP GETs to the VIP from `host` every `pace` seconds; answers = [(time, node)]."""
-    host: str = "lb1"
+    host: str = PROBE_HOST
     pace: float = 0.1
     answers: list[tuple[float, str]] = field(default_factory=list)
     errors: list[float] = field(default_factory=list)
@@ -108,7 +103,7 @@ class Watch:
         cmd = (f"ip -o -4 addr show | grep -q ' {VIP}/' && echo vip; "
                f"systemctl is-active {' '.join(SERVICES)} | grep -qx active && echo svc; true")
         try:
-            proc = subprocess.run(["docker", "exec", container(host), "sh", "-c", cmd],
+            proc = subprocess.run(["docker", "exec", TOPOLOGY.container(host), "sh", "-c", cmd],
                                   capture_output=True, text=True, timeout=3)
         except subprocess.TimeoutExpired:
             return None
@@ -148,18 +143,30 @@ def active_node() -> str:
     return where.pop()
 
 
+def cluster_problems() -> list[str]:
+    """The role's health rule (module_utils/pilotstack_pacemaker.cluster_health) on the
+    first node that answers, after the cluster has settled (no action pending)."""
+    for host in NODES:
+        out = on_node(host, "crm_resource --wait --timeout=20s >/dev/null 2>&1 || "
+                            "echo UNSETTLED >&2; crm_mon --one-shot --inactive "
+                            "--output-as=xml", check=False, timeout=60)
+        if "<pacemaker-result" in out:
+            state = pcmk_mu.parse_crm_mon(out[out.index("<"):])
+            return pcmk_mu.cluster_health(state, list(NODES), [GROUP])
+    return ["no node answers crm_mon"]
+
+
 def wait_healthy(env, timeout: float = 240) -> float:
-    """Seconds until both nodes are online, the group runs on one node, no failed action
-    (the role's gate, asked through the module)."""
+    """Seconds until every node is online, the group runs on one node, no failed action,
+    no action pending and every fence device started (the role's gate rule)."""
     start = time.monotonic()
-    last = None
+    problems: list[str] = []
     while time.monotonic() - start < timeout:
-        run = env.playbook("pacemaker-gate.yml")
-        if run.rc == 0:
+        problems = cluster_problems()
+        if not problems:
             return time.monotonic() - start
-        last = run.output[-2000:]
-        time.sleep(2)
-    raise DrillFailed(f"cluster not healthy after {timeout} s: {last}")
+        time.sleep(1)
+    raise DrillFailed(f"cluster not healthy after {timeout} s: {'; '.join(problems)}")
 
 
 # --- the drills -------------------------------------------------------------------------------
@@ -174,7 +181,10 @@ def _active_fails(env, how: str) -> None:
         probe.wait_answer(30)
         time.sleep(2)
         t0 = time.time()
-        docker("kill" if how == "killed" else "pause", container(active))
+        if how == "killed":
+            FAULTS.kill(active)
+        else:
+            FAULTS.freeze(active)
         deadline = time.monotonic() + 120
         while probe.back_after(t0, not_from=active) is None:
             check(time.monotonic() < deadline, "the VIP did not come back on the peer")
@@ -186,8 +196,10 @@ def _active_fails(env, how: str) -> None:
             time.sleep(1)
             fenced = started_at(active) != before
     finally:
-        if how == "silent":
-            docker("unpause", container(active), must=False)
+        # Fencing powers the node off and on; if it did not, undo the fault here.
+        FAULTS.thaw(active)
+        if active not in FAULTS.running():
+            FAULTS.start(active)
         rejoin = wait_healthy(env, 300)
         watch.stop()
         probe.stop()
@@ -227,11 +239,7 @@ def links_cut(env) -> None:
     try:
         probe.wait_answer(30)
         t0 = time.time()
-        on_node(active, "nft add table inet drill && nft add chain inet drill c "
-                        "'{ type filter hook input priority -10; }' && "
-                        "nft add chain inet drill o '{ type filter hook output priority -10; }' "
-                        "&& nft add rule inet drill c udp dport 5405-5412 drop && "
-                        "nft add rule inet drill o udp dport 5405-5412 drop")
+        FAULTS.cut_ports(active, "5405-5412", "udp")  # corosync's knet links
         deadline = time.monotonic() + 120
         while started_at(passive) == before[passive] and started_at(active) == before[active]:
             check(time.monotonic() < deadline, "nobody was fenced")
@@ -239,7 +247,7 @@ def links_cut(env) -> None:
         fence_s = time.time() - t0
         time.sleep(5)
     finally:
-        on_node(active, "nft delete table inet drill", check=False)
+        FAULTS.heal(active)
         wait_healthy(env, 300)
         watch.stop()
         probe.stop()
@@ -319,7 +327,7 @@ def service_killed(env) -> None:
     wait_healthy(env)
     active = active_node()
     t0 = time.time()
-    on_node(active, "pkill -9 -x memcached")
+    FAULTS.signal(active, "memcached", "KILL")
     deadline = time.monotonic() + 60
     try:
         while True:

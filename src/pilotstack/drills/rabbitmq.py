@@ -22,10 +22,12 @@ import pika
 import pika.exceptions
 
 from . import DrillFailed, check, drill
-from .env import cut as env_cut
-from .env import heal, on_node
+from .env import FAULTS, addrs, group, on_node
 
-NODES = {"db1": "10.213.10.21", "db2": "10.213.10.22", "db3": "10.213.10.23"}
+# From the testbed's topology: the nodes and the addresses clients and peers use.
+CLUSTER_NET = "mgmt"
+NODES = addrs(group("rabbitmq"), CLUSTER_NET)
+FIRST = next(iter(NODES))
 VHOST = "drill"
 
 # pika logs every failed connection attempt at ERROR: the drills cause them on purpose.
@@ -223,7 +225,7 @@ def tally(publisher: Publisher, consumer: Consumer) -> Tally:
                  publisher.republished)
 
 
-def leader(queue: str, ask: str = "db1") -> str:
+def leader(queue: str, ask: str = FIRST) -> str:
     """The node holding the quorum queue's leader, asked of `ask`."""
     out = on_node(ask, f"rabbitmqctl -q list_queues -p {VHOST} name leader --no-table-headers")
     for line in out.splitlines():
@@ -233,7 +235,7 @@ def leader(queue: str, ask: str = "db1") -> str:
     raise DrillFailed(f"queue {queue} not found: {out}")
 
 
-def members(queue: str, ask: str = "db1") -> list[str]:
+def members(queue: str, ask: str = FIRST) -> list[str]:
     out = on_node(ask, f"rabbitmqctl -q list_queues -p {VHOST} name members --formatter json")
     for q in json.loads(out):
         if q["name"] == queue:
@@ -283,8 +285,12 @@ def diagnose() -> str:
 
 
 def cut(host: str, peers: list[str]) -> None:
-    """Cuts `host` off from `peers` on the AMQP/cluster network (env.cut)."""
-    env_cut(host, [NODES[p] for p in peers])
+    """Cuts `host` off from `peers` on the AMQP/cluster network (the fault layer's cut)."""
+    FAULTS.cut(host, peers, CLUSTER_NET)
+
+
+def heal(host: str) -> None:
+    FAULTS.heal(host)
 
 
 # --- accounts, queues -----------------------------------------------------------------------
@@ -295,7 +301,7 @@ def account(env) -> dict:
     if getattr(env, "_amqp_account", None) is None:
         creds = {"user": "pilotstack_drill", "password": env.drill_password("amqp")}
         wait_whole(300)
-        on_node("db1", "(rabbitmqctl -q list_vhosts name | grep -qx drill || "
+        on_node(FIRST, "(rabbitmqctl -q list_vhosts name | grep -qx drill || "
                        " rabbitmqctl -q add_vhost drill --default-queue-type quorum) && "
                        f"(rabbitmqctl -q add_user {creds['user']} {creds['password']} "
                        ">/dev/null 2>&1 || rabbitmqctl -q change_password "
@@ -305,7 +311,7 @@ def account(env) -> dict:
     return env._amqp_account
 
 
-def new_queue(creds: dict, name: str, host: str = "db1") -> str:
+def new_queue(creds: dict, name: str, host: str = FIRST) -> str:
     """A fresh quorum queue in the drill vhost, named `name-<time>`, once the cluster is
     whole. A new name each time: declaring a quorum queue again right after deleting it
     races with its Ra members still terminating on other nodes (a drill run twice in a row
@@ -364,7 +370,8 @@ def leader_killed(env) -> None:
     fault = time.monotonic()
     try:
         # killed, and kept down (systemd would restart it after 10 s)
-        on_node(victim, "pkill -KILL -x beam.smp; systemctl stop rabbitmq-server")
+        FAULTS.signal(victim, "beam.smp", "KILL")
+        on_node(victim, "systemctl stop rabbitmq-server")
         time.sleep(20)
         confirmed_while_down = [i for i, t in publisher.confirmed if t > fault]
         new_leader = leader(queue, ask=rest[0])
@@ -389,13 +396,10 @@ def leader_frozen(env) -> None:
     queue, victim, rest, publisher, consumer = clients_on_the_leader(account(env),
                                                                      "drill-silent")
     fault = time.monotonic()
-    on_node(victim, "pkill -STOP -x beam.smp")
-    try:
+    with FAULTS.process_frozen(victim, "beam.smp"):
         time.sleep(40)
         confirmed_while_silent = [i for i, t in publisher.confirmed if t > fault]
         new_leader = leader(queue, ask=rest[0])
-    finally:
-        on_node(victim, "pkill -CONT -x beam.smp")
     env.figure("rabbitmq silent leader's node: publishing resumed after (s)",
                round(publisher.resumed_after(fault), 1))
     env.figure("rabbitmq silent node: cluster whole after thaw, no manual step (s)",
