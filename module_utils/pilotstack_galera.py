@@ -103,6 +103,39 @@ def parse_status(text: str) -> dict:
     return status
 
 
+# --- health rule: the role's gate, `pilotstack status` and the drills ask this ----------
+
+def member_problems(status: dict, size: int) -> list[str]:
+    """Why one member (its live wsrep_% status, names lower-cased) is not a healthy member
+    of a cluster of `size`: Synced, in the Primary component, that component of full
+    size. Empty when it is."""
+    if not status:
+        return ["no wsrep status (server down or not answering)"]
+    out = []
+    state = status.get("wsrep_local_state_comment") or "?"
+    if state != "Synced":
+        out.append(f"{state}, not Synced")
+    if status.get("wsrep_cluster_status") != "Primary":
+        out.append(f"{status.get('wsrep_cluster_status') or '?'}, not Primary")
+    if str(status.get("wsrep_cluster_size")) != str(size):
+        out.append(f"cluster size {status.get('wsrep_cluster_size') or '?'} of {size}")
+    return out
+
+
+def cluster_problems(statuses: dict[str, dict], members: list[str]) -> list[str]:
+    """Why the cluster is not whole: each member's problems (named), and members that
+    report different cluster uuids (two clusters with the same name, or a member on
+    another history). Empty when every member is Synced in one Primary component of full
+    size."""
+    out = [f"{h}: {'; '.join(p)}" for h in members
+           if (p := member_problems(statuses.get(h) or {}, len(members)))]
+    uuids = {h: (statuses.get(h) or {}).get("wsrep_cluster_state_uuid") for h in members}
+    if len({u for u in uuids.values() if u}) > 1:
+        out.append("members report different cluster uuids: "
+                   + ", ".join(f"{h}={u}" for h, u in uuids.items()))
+    return out
+
+
 def holds_data(entries: list[str]) -> bool:
     """Whether a data directory listing shows a member that has held cluster data."""
     return any(e in DATA_MARKERS or (e.startswith("dir:") and e[4:] not in SYSTEM_SCHEMAS

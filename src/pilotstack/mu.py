@@ -20,8 +20,10 @@ if _DIR not in ansible.module_utils.__path__:
 from ansible.module_utils import pilotstack_ceph as ceph_mu  # noqa: E402
 from ansible.module_utils import pilotstack_galera as galera_mu  # noqa: E402
 from ansible.module_utils import pilotstack_gluster as gluster_mu  # noqa: E402
+from ansible.module_utils import pilotstack_haproxy as haproxy_mu  # noqa: E402
 from ansible.module_utils import pilotstack_pacemaker as pcmk_mu  # noqa: E402
 from ansible.module_utils import pilotstack_rabbitmq as mq_mu  # noqa: E402
 from ansible.module_utils import pilotstack_tiers as tiers_mu  # noqa: E402
 
-__all__ = ["ceph_mu", "galera_mu", "gluster_mu", "mq_mu", "pcmk_mu", "tiers_mu"]
+__all__ = ["ceph_mu", "galera_mu", "gluster_mu", "haproxy_mu", "mq_mu", "pcmk_mu",
+           "tiers_mu"]

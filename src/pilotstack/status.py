@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import shlex
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import paths
-from .mu import ceph_mu, galera_mu, gluster_mu, mq_mu, pcmk_mu, tiers_mu
+from .mu import ceph_mu, galera_mu, gluster_mu, haproxy_mu, mq_mu, pcmk_mu, tiers_mu
 
 # The tiers with a probe and the groups each reads: the tier registry's.
 TIERS = tuple(tiers_mu.status_tiers())
@@ -199,6 +198,7 @@ def _why(rc: int, out: str, err: str) -> str:
 def probe_galera(sh: Shell, inv: dict) -> list[Row]:
     members = inv["groups"]["galera"]
     rows = []
+    statuses: dict[str, dict] = {}
     results = sh.run_many(members, "mysql -N -B -e \"SHOW GLOBAL STATUS LIKE 'wsrep_%'\"")
     for h in members:
         rc, out, err = results[h]
@@ -206,11 +206,17 @@ def probe_galera(sh: Shell, inv: dict) -> list[Row]:
             rows.append(Row("galera", h, False, _why(rc, out, err)))
             continue
         st = galera_mu.parse_status(out)
+        statuses[h] = st
         size, state = st.get("wsrep_cluster_size", "?"), st.get("wsrep_local_state_comment")
-        primary = st.get("wsrep_cluster_status") == "Primary"
-        ok = state == "Synced" and primary and size == str(len(members))
+        ok = not galera_mu.member_problems(st, len(members))
         rows.append(Row("galera", h, ok, f"{state}, {st.get('wsrep_cluster_status')}, "
                                          f"cluster size {size} of {len(members)}"))
+    # the role's gate rule: also one cluster uuid (two clusters of the same name show
+    # every member Synced and Primary)
+    split = [p for p in galera_mu.cluster_problems(statuses, list(statuses))
+             if p.startswith("members report different cluster uuids")]
+    if split:
+        rows.append(Row("galera", "cluster", False, split[0]))
     rows.append(_galera_writer(sh, inv))
     return rows
 
@@ -220,25 +226,9 @@ HAPROXY_STAT = ("s=/run/haproxy/monitor.sock; [ -S $s ] || s=/run/haproxy/admin.
                 # the table's contents need the admin socket (root)
                 "echo 'show table galera' | socat -t 2 stdio /run/haproxy/admin.sock "
                 "2>/dev/null || true")
-STICK_RE = re.compile(r"key=(\S+).*?server_id=(\d+)")
-
-
-def haproxy_writer(stat_csv: str, proxy: str = "galera") -> tuple[str | None, dict]:
-    """The server a single-writer proxy sends writes to: the server its stick table names
-    (`show table`, after a '#table' line) when it is UP; else its active (non-backup) server
-    when UP, else the first backup UP (HAProxy's order); with every server's status."""
-    stat, _, table = stat_csv.partition("#table")
-    servers = []
-    for line in stat.splitlines():
-        cols = line.split(",")
-        if len(cols) > 20 and cols[0] == proxy and cols[1] not in ("FRONTEND", "BACKEND"):
-            sid = cols[28] if len(cols) > 28 else ""
-            servers.append((cols[1], cols[17], cols[20] == "1", sid))
-    up = [s for s in servers if s[1].startswith("UP")]
-    stuck = {m[2] for m in STICK_RE.finditer(table)}
-    writer = (next((s[0] for s in up if s[3] in stuck), None)
-              or next((s[0] for s in up if not s[2]), None) or next((s[0] for s in up), None))
-    return writer, {s[0]: s[1] for s in servers}
+# One parser for HAProxy's runtime state (module_utils/pilotstack_haproxy.py): by column
+# name, with the stick table after a '#table' line.
+haproxy_writer = haproxy_mu.writer
 
 
 def _galera_writer(sh: Shell, inv: dict) -> Row:

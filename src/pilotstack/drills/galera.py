@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import pymysql
 
+from ..mu import galera_mu, haproxy_mu
 from . import DrillFailed, check, drill
 from .env import FAULTS, addrs, group, vip
 
@@ -135,19 +136,18 @@ def member_status(host: str, creds: dict) -> dict[str, str]:
         with connect(MGMT[host], creds, timeout=1.0, read_timeout=3.0) as conn, \
                 conn.cursor() as cur:
             cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size', "
-                        "'wsrep_cluster_status', 'wsrep_local_state_comment')")
-            return dict(cur.fetchall())
+                        "'wsrep_cluster_status', 'wsrep_local_state_comment', "
+                        "'wsrep_cluster_state_uuid')")
+            return {k.lower(): v for k, v in cur.fetchall()}
     except (pymysql.Error, OSError) as exc:
         return {"error": str(exc)}
 
 
 def cluster_whole(creds: dict) -> bool:
-    for host in DB:
-        st = member_status(host, creds)
-        if (st.get("wsrep_cluster_size"), st.get("wsrep_cluster_status"),
-                st.get("wsrep_local_state_comment")) != ("3", "Primary", "Synced"):
-            return False
-    return True
+    """The role's gate rule (module_utils/pilotstack_galera.cluster_problems)."""
+    statuses = {h: member_status(h, creds) for h in DB}
+    return not galera_mu.cluster_problems(
+        {h: st for h, st in statuses.items() if "error" not in st}, DB)
 
 
 def wait_whole(creds: dict, timeout: float = 300.0) -> float:
@@ -162,14 +162,10 @@ def wait_whole(creds: dict, timeout: float = 300.0) -> float:
 
 
 def haproxy_servers(env, lb: str) -> dict[str, str]:
-    """Galera backend server -> status, from one balancer's admin socket."""
+    """Galera backend server -> status, from one balancer's admin socket (the one
+    `show stat` parser, module_utils/pilotstack_haproxy.py)."""
     out = env.on(lb, "echo 'show stat' | socat -t 2 stdio /run/haproxy/admin.sock")
-    status = {}
-    for line in out.splitlines():
-        cols = line.split(",")
-        if len(cols) > 17 and cols[0] == "galera" and cols[1] in DB:
-            status[cols[1]] = cols[17]
-    return status
+    return {h: st for h, st in haproxy_mu.server_status(out, "galera").items() if h in DB}
 
 
 def wait_haproxy_all_up(env, timeout: float = 60.0) -> None:

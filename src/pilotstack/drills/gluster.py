@@ -9,9 +9,9 @@ read back with that checksum through the mount and from every brick.
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from ..mu import gluster_mu
 from . import DrillFailed, check, drill
 from .env import FAULTS, NodeProgram, addrs, group, on_node
 
@@ -119,23 +119,14 @@ def lost(writer: Writer, host: str | None = None, directory: str | None = None) 
 
 
 def heal_summary(volume: str, ask: str = ASK) -> dict[str, dict]:
-    """Per brick: connected, entries to heal, entries in split-brain."""
+    """Per brick: connected, entries to heal (total), entries in split-brain: the role's
+    parser (module_utils/pilotstack_gluster.parse_heal_summary); {} when unreadable."""
     out = on_node(ask, f"gluster --mode=script volume heal {volume} info summary --xml",
                   check=False)
-    result = {}
     try:
-        root = ET.fromstring(out)
-    except ET.ParseError:
+        return gluster_mu.parse_heal_summary(out)
+    except gluster_mu.CliError:
         return {}
-    for b in root.iter("brick"):
-        connected = b.findtext("status") == "Connected"
-        total = b.findtext("totalNumberOfEntries") or ""
-        split = b.findtext("numberOfEntriesInSplitBrain") or ""
-        result[b.findtext("name")] = {
-            "connected": connected,
-            "total": int(total) if total.isdigit() else None,
-            "split_brain": int(split) if split.isdigit() else None}
-    return result
 
 
 def wait_healed(volume: str, bricks: int = 3, timeout: float = 600, ask: str = ASK) -> float:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import pika
 import pika.exceptions
 
+from ..mu import mq_mu
 from . import DrillFailed, check, drill
 from .env import FAULTS, addrs, group, on_node
 
@@ -244,15 +245,14 @@ def members(queue: str, ask: str = FIRST) -> list[str]:
 
 
 def cluster_whole(ask: str) -> bool:
-    """Every node running, no partition, as `ask` sees it."""
+    """Every node running, no partition, no alarm, as `ask` sees it: the role's gate rule
+    (module_utils/pilotstack_rabbitmq.health)."""
     try:
-        st = json.loads(on_node(ask, "rabbitmqctl -q cluster_status --formatter json",
-                                timeout=60))
+        st = mq_mu.parse_cluster_status(
+            on_node(ask, "rabbitmqctl -q cluster_status --formatter json", timeout=60))
     except (RuntimeError, ValueError):
         return False
-    running = sorted(st.get("running_nodes") or [])
-    partitions = st.get("partitions") or {}
-    return running == [f"rabbit@{h}" for h in NODES] and not any(partitions.values())
+    return not mq_mu.health([f"rabbit@{h}" for h in NODES], st)
 
 
 def wait_whole(timeout: float = 300) -> float:
