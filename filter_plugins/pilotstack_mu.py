@@ -9,22 +9,18 @@ function `pilotstack status` and the drills ask, so they never disagree.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-_DIR = Path(__file__).resolve().parents[1] / "module_utils"
+import ansible.module_utils
 
+# The project's module_utils, importable as Ansible's modules import them (on the hosts
+# Ansible ships them; on the controller a plugin needs the path).
+_DIR = str(Path(__file__).resolve().parents[1] / "module_utils")
+if _DIR not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_DIR)
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"pilotstack_filter_{name}",
-                                                  _DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-galera = _load("pilotstack_galera")
-haproxy = _load("pilotstack_haproxy")
+from ansible.module_utils import pilotstack_galera as galera  # noqa: E402
+from ansible.module_utils import pilotstack_haproxy as haproxy  # noqa: E402
 
 
 def pilotstack_galera_member_problems(status, size) -> list[str]:

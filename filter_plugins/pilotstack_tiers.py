@@ -3,18 +3,20 @@ refuses a tier name the registry does not know instead of silently never matchin
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+import ansible.module_utils
 
 try:
     from ansible.errors import AnsibleFilterError
 except ImportError:  # unit tests without Ansible
     AnsibleFilterError = ValueError
 
-_PATH = Path(__file__).resolve().parents[1] / "module_utils" / "pilotstack_tiers.py"
-_SPEC = importlib.util.spec_from_file_location("pilotstack_tiers_for_filters", _PATH)
-REGISTRY = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(REGISTRY)
+_DIR = str(Path(__file__).resolve().parents[1] / "module_utils")
+if _DIR not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_DIR)
+
+from ansible.module_utils import pilotstack_tiers as REGISTRY  # noqa: E402, N812
 
 
 def pilotstack_known_tiers(names) -> list[str]:

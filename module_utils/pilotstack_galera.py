@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import re
 
+from ansible.module_utils.pilotstack_common import Refused  # noqa: F401 (re-exported)
+
 NULL_UUID = "00000000-0000-0000-0000-000000000000"
 OVERRIDE_HINT = ("override (only if you accept losing what other nodes may hold): "
                  "pilotstack_galera_bootstrap_host=<host> pilotstack_galera_accept_data_loss=true")
@@ -34,12 +36,8 @@ DATA_MARKERS = ("galera.cache", "gvwstate.dat")
 SYSTEM_SCHEMAS = ("mysql", "performance_schema", "sys")
 
 
-class PlanRefused(Exception):
-    """No plan can be proven safe; `reasons` says why."""
-
-    def __init__(self, reasons: list[str]):
-        self.reasons = reasons
-        super().__init__("; ".join(reasons))
+class PlanRefused(Refused):
+    """No recovery plan can be proven safe; `reasons` says why."""
 
 
 def parse_grastate(text: str) -> dict:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from ansible.module_utils.pilotstack_common import Refused  # noqa: F401 (re-exported)
+
 GLUSTER = ["gluster", "--mode=script"]
 
 
@@ -27,14 +29,6 @@ def change(module, argv: list[str], ran: list[list[str]]) -> None:
     if rc != 0:
         module.fail_json(msg=f"{' '.join(argv)} failed: {(err or out).strip()}",
                          commands=ran)
-
-
-class Refused(Exception):
-    """A change that cannot be proven safe; .reasons says why and how to proceed."""
-
-    def __init__(self, reasons: list[str]):
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
 
 
 class CliError(Exception):

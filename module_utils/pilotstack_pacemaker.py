@@ -23,15 +23,9 @@ from __future__ import annotations
 import copy
 import xml.etree.ElementTree as ET
 
+from ansible.module_utils.pilotstack_common import Refused  # noqa: F401 (re-exported)
+
 SECTIONS = ("primitives", "groups", "clones", "locations", "colocations", "orders")
-
-
-class Refused(Exception):
-    """A configuration that cannot be applied safely; .reasons says why."""
-
-    def __init__(self, reasons: list[str]):
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
 
 
 def _nvset(tag: str, set_id: str, values: dict) -> ET.Element:

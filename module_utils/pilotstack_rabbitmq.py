@@ -9,13 +9,7 @@ from __future__ import annotations
 
 import json
 
-
-class Refused(Exception):
-    """A membership change that cannot be proven safe; .reasons says why and how to proceed."""
-
-    def __init__(self, reasons: list[str]):
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
+from ansible.module_utils.pilotstack_common import Refused  # noqa: F401 (re-exported)
 
 
 def parse_cluster_status(text: str) -> dict:
