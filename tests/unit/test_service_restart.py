@@ -139,3 +139,32 @@ def test_gcomm_periods_galera_refuses_or_that_contradict_are_named():
                                                      "evs_inactive_check_period": "PT3S"})
     assert any("inactive_timeout must not be shorter" in p for p in order)
     assert any("inactive_check_period must be at most half" in p for p in order)
+
+
+PENDING = load_plugin("library", "pilotstack_restart_pending")
+
+
+def test_restart_pending_module_reads_a_stopped_service_as_nothing_pending(tmp_path):
+    cnf = tmp_path / "rabbitmq.conf"
+    cnf.write_text("x = 1\n")
+
+    def run(argv):
+        assert argv[:2] == ["systemctl", "show"], argv
+        return 0, "0\n", ""
+    result = run_module(PENDING, {"service": "rabbitmq-server", "config_files": [str(cnf)]},
+                        check_mode=True, run_command=run)
+    assert result["failed"] is False and result["changed"] is False
+    assert result["pending"] is False and result["started"] is None
+
+
+def test_restart_pending_module_finds_a_file_newer_than_this_process(tmp_path):
+    """The test's own process stands for the server: a file written now is newer."""
+    import time
+    time.sleep(1.2)  # past the one-second tolerance of btime
+    cnf = tmp_path / "rabbitmq.conf"
+    cnf.write_text("x = 2\n")
+    pid = os.getpid()
+    result = run_module(PENDING, {"service": "rabbitmq-server", "config_files": [str(cnf)]},
+                        run_command=lambda argv: (0, f"{pid}\n", ""))
+    assert result["pending"] is True, result
+    assert result["newer"] == [str(cnf)] and f"pid {pid}" in result["why"]
