@@ -11,8 +11,8 @@ description:
     service's main process (from /proc). A file written after the process started means a
     restart is pending.
   - Stateless on purpose. A run that wrote a new configuration and stopped before the
-    restart (a failed gate, a lost connection) leaves nothing to forget: the next run finds
-    the file newer than the process and restarts.
+    restart (a failed gate, a lost connection) leaves nothing to forget, since the next run finds
+    the file newer than the process and restarts it.
   - Why a custom module? Neither systemd nor Ansible's service modules compare a unit's
     start with its files; a handler that did not run is forgotten by the next run.
   - Never changes anything and never reports C(changed).
