@@ -86,10 +86,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 problems:
-  description: Every problem found; empty when the inventory is sound.
+  description: Every problem found (empty). On failure the problems are in C(msg), once.
   type: list
   elements: str
-  returned: always
+  returned: success
+problem_count:
+  description: How many problems C(msg) lists.
+  type: int
+  returned: failure
   sample: ["db2: pilotstack_ip.mgmt 192.0.2.21 duplicates db1 pilotstack_ip.mgmt"]
 summary:
   description: Hosts, groups and enabled tiers checked.
@@ -135,10 +139,11 @@ def main() -> None:
     result = run(module.params)
     if result["problems"]:
         count = len(result["problems"])
+        # The problems are in msg once: the result does not repeat them as a list.
         module.fail_json(
             msg=f"preflight found {count} problem(s) in the inventory; no host was touched:\n"
                 + "\n".join(f"  - {p}" for p in result["problems"]),
-            changed=False, **result)
+            changed=False, problem_count=count, summary=result["summary"])
     module.exit_json(changed=False, **result)
 
 
