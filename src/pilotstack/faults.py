@@ -174,7 +174,9 @@ class Faults:
                   "'{ type filter hook input priority -10; }'",
                   f"nft add chain inet {NFT_TABLE} out "
                   "'{ type filter hook output priority -10; }'"]
-        script += [f"nft add rule inet {NFT_TABLE} {rule}" for rule in rules]
+        for rule in rules:
+            chain, body = rule.split(" ", 1)
+            script.append(f"nft add rule inet {NFT_TABLE} {chain} {shlex.quote(body)}")
         self.sh(host, " && ".join(script))
 
     def cut(self, host: str, peers: list[str] | None = None,

@@ -75,8 +75,8 @@ def test_cut_drops_both_directions_on_one_network_and_heal_removes_it():
     assert addrs == ["10.213.20.22", "10.213.20.23"]
     script = f.execs("db1")[-1]
     assert f"nft add table inet {NFT_TABLE}" in script
-    assert "in ip saddr { 10.213.20.22, 10.213.20.23 } drop" in script
-    assert "out ip daddr { 10.213.20.22, 10.213.20.23 } drop" in script
+    assert "in 'ip saddr { 10.213.20.22, 10.213.20.23 } drop'" in script
+    assert "out 'ip daddr { 10.213.20.22, 10.213.20.23 } drop'" in script
     with pytest.raises(FaultRefused, match="no address on network 'storage'"):
         f.cut("lb1", ["db1"], network="storage")
 
@@ -91,12 +91,12 @@ def test_cut_off_heals_on_the_way_out():
 def test_ports_loss_rate_and_their_refusals():
     f = FakeFaults()
     f.cut_ports("db1", "5405-5412", "udp")
-    assert "in udp dport 5405-5412 drop" in f.execs("db1")[-1]
+    assert "in 'udp dport 5405-5412 drop'" in f.execs("db1")[-1]
     for bad in ("5405-", "x", "70000"):
         with pytest.raises(FaultRefused):
             f.cut_ports("db1", bad)
     f.lossy("db1", 20, "storage")
-    assert 'in iifname "eth1" numgen random mod 100 < 20 drop' in f.execs("db1")[-1]
+    assert """in 'iifname "eth1" numgen random mod 100 < 20 drop'""" in f.execs("db1")[-1]
     with pytest.raises(FaultRefused):
         f.lossy("db1", 100)
     f.rate("db1", 512, "storage")
