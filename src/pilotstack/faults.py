@@ -281,9 +281,12 @@ class Faults:
             self.heal(host)
 
     # --- disks and processes -----------------------------------------------------------
-    def fill_disk(self, host: str, path: str, leave_mib: int = 64) -> str:
+    def fill_disk(self, host: str, path: str, leave_mib: int = 64,
+                  max_mib: int = 4096) -> str:
         """Writes a file under `path` that leaves `leave_mib` MiB free on its filesystem;
-        returns the file's name (remove it with unfill_disk)."""
+        returns the file's name (remove it with unfill_disk). Refused when that takes more
+        than `max_mib`: a testbed host's filesystems are this machine's own disk, which a
+        fault must not fill."""
         self._running(host)
         target = f"{path.rstrip('/')}/pilotstack-fault-fill"
         free = int(self.sh(host, f"df -Pk {shlex.quote(path)} | awk 'NR==2{{print $4}}'")
@@ -291,6 +294,10 @@ class Faults:
         size = free - int(leave_mib)
         if size <= 0:
             raise FaultRefused(f"{host}:{path} has {free} MiB free, not more than {leave_mib}")
+        if size > max_mib:
+            raise FaultRefused(f"{host}:{path}: filling it would write {size} MiB (more than "
+                               f"max_mib={max_mib}); on the testbed that is this machine's "
+                               "own disk: use a small filesystem (a loop device) instead")
         self.sh(host, f"fallocate -l {size}M {shlex.quote(target)}", timeout=300)
         return target
 

@@ -113,6 +113,8 @@ def test_fill_disk_leaves_the_asked_room_and_is_removed():
     # 1,000,000 KiB free = 976 MiB; 100 left
     assert any(c.startswith("fallocate -l 876M ") for c in execs)
     assert execs[-1] == "rm -f /var/lib/mysql/pilotstack-fault-fill"
+    with pytest.raises(FaultRefused, match="this machine's own disk"):
+        f.fill_disk("db1", "/var/lib/mysql", leave_mib=100, max_mib=500)
 
 
 def test_process_signals_and_units():
