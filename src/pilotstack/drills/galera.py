@@ -450,6 +450,33 @@ def kill_rejoin_cycles(env, cycles: int = 6) -> None:
                restored)
 
 
+@drill("galera-slow-link", "galera")
+def slow_link(env, kbit: int = 256, seconds: float = 30.0) -> None:
+    """The writer's replication link capped at 256 kbit/s for 30 s under writes (the rate
+    fault: a congested or degraded link, not a dead one). Every write-set leaves the
+    writer through it, so the writes slow to what the link carries; nothing acknowledged
+    is lost, and the cluster is whole again once the link is back."""
+    with writing(env, "slow_link") as writer:
+        victim = writer.writers_after(0)[-1]
+        t0, n0 = time.monotonic(), len(writer.acked)
+        time.sleep(10)
+        before = (len(writer.acked) - n0) / (time.monotonic() - t0)
+        with FAULTS.rate_capped(victim, kbit, STORAGE_NET):
+            t1, n1 = time.monotonic(), len(writer.acked)
+            time.sleep(seconds)
+            during = (len(writer.acked) - n1) / (time.monotonic() - t1)
+            gap = writer.gap_after(t1)
+        t2 = time.monotonic()
+        back_to_normal(env)
+        whole = time.monotonic() - t2
+        writer.wait_acks(100)
+    env.figure(f"slow link ({kbit} kbit/s on the writer's replication link): inserts/s "
+               "before / during", f"{before:.0f} / {during:.0f}")
+    env.figure("slow link: longest write gap while slow (s)", round(gap, 2))
+    env.figure("slow link: whole again after the link is back (s)", round(whole, 1))
+    check(during > 0, "no write was acknowledged while the link was slow")
+
+
 def wait_status(host: str, creds: dict, key: str, want: str, timeout: float = 60.0) -> float:
     """Seconds until `host` reports `key` = `want` (asked on the member itself)."""
     start = time.monotonic()
