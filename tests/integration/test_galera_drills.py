@@ -37,8 +37,8 @@ def test_drill_through_the_cli_prints_figures_and_writes_its_report(tmp_path):
 
 @pytest.mark.parametrize("name", ["galera-writer-frozen", "galera-vip-holder",
                                   pytest.param("galera-power-cut", marks=pytest.mark.full),
-                                  pytest.param("galera-behind-member",
-                                               marks=pytest.mark.full),
+                                  # Galera's recovery drill (the trial's sequence)
+                                  "galera-behind-member",
                                   pytest.param("galera-slow-link", marks=pytest.mark.full)])
 def test_drill(drill_env, name):
     run_drill(drill_env, name)
