@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 
+from ansible.module_utils.pilotstack_common import change  # noqa: F401 (re-exported)
+
 # Every CLI call gives up after this many seconds instead of hanging on a lost quorum.
 TIMEOUT = 15
 
@@ -37,17 +39,6 @@ def read_json(module, *args: str, timeout: int = TIMEOUT):
     except ValueError as exc:
         raise CephError(f"ceph {' '.join(args)}: not JSON: {out[:200]!r}") from exc
 
-
-def change(module, argv: list[str], ran: list[list[str]], data: str | None = None) -> None:
-    """The one gate for changes: records argv in `ran`; runs it unless in check mode;
-    a failure ends the module with every command run so far."""
-    ran.append(argv)
-    if module.check_mode:
-        return
-    rc, out, err = module.run_command(argv, data=data)
-    if rc != 0:
-        module.fail_json(msg=f"{' '.join(argv)} failed: {(err or out).strip()}",
-                         commands=ran)
 
 
 # --- health -------------------------------------------------------------------------------

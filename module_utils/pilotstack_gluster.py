@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ansible.module_utils.pilotstack_common import Refused  # noqa: F401 (re-exported)
+from ansible.module_utils.pilotstack_common import Refused, change  # noqa: F401 (re-exported)
 
 GLUSTER = ["gluster", "--mode=script"]
 
@@ -18,17 +18,6 @@ def read_xml(module, *args: str) -> str:
     """Output of a read-only `gluster ... --xml` command (parse it: errors are inside)."""
     return module.run_command([*GLUSTER, *args, "--xml"])[1]
 
-
-def change(module, argv: list[str], ran: list[list[str]]) -> None:
-    """The one gate for changes: records argv in `ran`; runs it unless in check mode;
-    a failure ends the module with every command run so far."""
-    ran.append(argv)
-    if module.check_mode:
-        return
-    rc, out, err = module.run_command(argv)
-    if rc != 0:
-        module.fail_json(msg=f"{' '.join(argv)} failed: {(err or out).strip()}",
-                         commands=ran)
 
 
 class CliError(Exception):
