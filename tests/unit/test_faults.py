@@ -134,3 +134,20 @@ def test_thaw_only_unpauses_what_is_paused():
     f.thaw("db2", "db3")
     assert ("unpause", "pstb-db3") in f.calls
     assert not any(c[0] == "unpause" and "pstb-db2" in c for c in f.calls)
+
+
+def test_every_drill_names_a_host_fault_the_layer_knows():
+    """A drill that passes a fault name the layer refuses fails only on the testbed: catch
+    it here (galera-writer-frozen once asked for 'paused')."""
+    import ast
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2] / "src" / "pilotstack" / "drills"
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "host_fault" \
+                    and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
+                assert node.args[1].value in ("killed", "frozen"), (path.name, node.lineno)
+    f = FakeFaults()
+    with pytest.raises(FaultRefused, match="unknown host fault 'paused'"), \
+            f.host_fault("db1", "paused"):
+        pass

@@ -281,7 +281,7 @@ def _writer_fault(env, fault: str) -> None:
     with writing(env, f"writer_{fault}") as writer:
         victim = writer.writers_after(0)[-1]
         t0 = time.monotonic()
-        with FAULTS.host_fault(victim, fault):
+        with FAULTS.host_fault(victim, "killed" if fault == "killed" else "frozen"):
             t_down = time.monotonic()  # acks before this may still come from the victim
             writer.wait_acks(300, timeout=90)
             gap = writer.gap_after(t0)
