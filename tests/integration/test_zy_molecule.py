@@ -21,4 +21,4 @@ def test_molecule_scenario_step(stack, step):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     if step == "idempotence":
-        assert "Idempotence completed successfully" in out, out[-3000:]
+        assert "idempotence: Executed: Successful" in out, out[-3000:]
