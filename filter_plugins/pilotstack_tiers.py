@@ -6,11 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import ansible.module_utils
-
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # unit tests without Ansible
-    AnsibleFilterError = ValueError
+from ansible.errors import AnsibleFilterError
 
 _DIR = str(Path(__file__).resolve().parents[1] / "module_utils")
 if _DIR not in ansible.module_utils.__path__:

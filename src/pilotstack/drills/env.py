@@ -32,10 +32,6 @@ def group(name: str) -> list[str]:
     return list(hosts)
 
 
-def addr(host: str, network: str = "mgmt") -> str:
-    return TOPOLOGY.hosts[host].addresses[network]
-
-
 def addrs(hosts, network: str = "mgmt") -> dict[str, str]:
     """host -> address on `network`, for the hosts that have one."""
     return {h: TOPOLOGY.hosts[h].addresses[network] for h in hosts
